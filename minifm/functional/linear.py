@@ -1,0 +1,45 @@
+"""Affine (fully connected) layer: ``y = x @ w + b``.
+
+Dimensions: N = product of the leading dims of ``x`` (e.g. B*T), C_in input width, C_out output
+width. Weights are stored (C_in, C_out) so the forward reads like the maths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, tuple]:
+    """``y = x @ w + b`` over the last axis.
+
+    x: (..., C_in) floating point; w: (C_in, C_out); b: (C_out,) or None.
+    Returns y: (..., C_out) and the cache for ``linear_backward``.
+    """
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"linear expects floating-point input, got dtype {x.dtype}")
+    C_in, C_out = w.shape
+    if x.shape[-1] != C_in:
+        raise ValueError(f"linear expects input with last dim {C_in}, got shape {x.shape}")
+    # One 2-D matmul: NumPy runs a stacked (B, T, C) @ (C, C_out) as B separate products.
+    y = x.reshape(-1, C_in) @ w                          # (..., C_in) -> (N, C_in) -> (N, C_out)
+    if b is not None:
+        y += b
+    return y.reshape(*x.shape[:-1], C_out), (x, w, b is not None)   # (N, C_out) -> (..., C_out)
+
+
+def linear_backward(dout: np.ndarray, cache: tuple
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of ``y = x @ w + b``.
+
+    dout: (..., C_out). Returns dx: (..., C_in), dw: (C_in, C_out), db: (C_out,) or None when the
+    forward had no bias.
+    """
+    x, w, has_bias = cache
+    C_in, C_out = w.shape
+    dout2 = dout.reshape(-1, C_out)                      # (..., C_out) -> (N, C_out)
+    # fwd: y = x @ w + b  =>  dx = dy @ w^T, dw = x^T @ dy, db = sum_n dy
+    dx = (dout2 @ w.T).reshape(x.shape)                  # (N, C_in) -> (..., C_in)
+    dw = x.reshape(-1, C_in).T @ dout2                   # (C_in, N) @ (N, C_out) -> (C_in, C_out)
+    db = dout2.sum(axis=0) if has_bias else None
+    return dx, dw, db

@@ -1,0 +1,34 @@
+"""``Dropout`` (inverted; see minifm.functional.dropout). Dimensions: any shape (...), kept."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minifm.functional.dropout import dropout_backward, dropout_forward
+from minifm.nn.module import Module
+
+
+class Dropout(Module):
+    """Zeroes entries with probability p while ``self.training``; the identity after ``eval()``.
+
+    The layer owns its generator as ``self.rng``: a trainer that saves and restores
+    ``rng.bit_generator.state`` resumes with bit-identical masks.
+    """
+
+    def __init__(self, p: float, *, rng: np.random.Generator):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = rng
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, mask = dropout_forward(x, self.p, self.rng, self.training)
+        self._cache = (mask,)                        # a tuple: mask is None in eval mode
+        return y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        (mask,) = self._pop_cache()
+        return dropout_backward(dout, mask)
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
