@@ -1,4 +1,5 @@
-"""Scaled dot-product attention, forward and backward (Vaswani et al. 2017, "Attention Is All You Need").
+"""Scaled dot-product attention, forward and backward (Vaswani et al. 2017, "Attention Is All You
+Need"). Lesson: lessons/05_attention.md.
 
     scores = q @ k^T / sqrt(D)          (B, H, Tq, Tk)
     att    = softmax(scores)  over keys, masked keys removed
@@ -45,8 +46,9 @@ def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     if k.shape != (B, H, Tk, D) or v.shape != k.shape:
-        raise ValueError(f"attention shapes do not agree: q {q.shape} is (B, H, Tq, D), so k and v "
-                         f"must be (B, H, Tk, D) = ({B}, {H}, Tk, {D}); got k {k.shape}, v {v.shape}")
+        raise ValueError(f"attention shapes do not agree: q {q.shape} is (B, H, Tq, D), so k and "
+                         f"v must be (B, H, Tk, D) = ({B}, {H}, Tk, {D}); got k {k.shape}, "
+                         f"v {v.shape}")
     if allowed is not None:
         if not isinstance(allowed, np.ndarray) or allowed.dtype != np.bool_:
             dtype = allowed.dtype if isinstance(allowed, np.ndarray) else type(allowed).__name__
@@ -56,8 +58,8 @@ def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray,
         except ValueError:
             shape = None
         if shape != (B, H, Tq, Tk):
-            raise ValueError(f"attention mask `allowed` of shape {allowed.shape} does not broadcast "
-                             f"to (B, H, Tq, Tk) = {(B, H, Tq, Tk)}")
+            raise ValueError(f"attention mask `allowed` of shape {allowed.shape} does not "
+                             f"broadcast to (B, H, Tq, Tk) = {(B, H, Tq, Tk)}")
     return B, H, Tq, Tk
 
 
@@ -79,7 +81,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
         raise ValueError(f"attention dropout_p must be in [0, 1), got {dropout_p}")
     scale = q.shape[-1] ** -0.5
 
-    att = q @ k.swapaxes(-1, -2)                                  # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
+    att = q @ k.swapaxes(-1, -2)                   # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
     att *= scale
     if allowed is not None:
         np.copyto(att, MASKED_SCORE, where=~allowed)
@@ -88,9 +90,9 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     np.exp(att, out=att)
     att /= att.sum(axis=-1, keepdims=True)
     if allowed is not None:
-        has_key = allowed.any(axis=-1, keepdims=True)             # (..., Tq, 1)
+        has_key = allowed.any(axis=-1, keepdims=True)  # (..., Tq, Tk) -> (..., Tq, 1)
         if not has_key.all():
-            att *= has_key                                        # fully masked rows -> all 0
+            att *= has_key                         # fully masked rows -> all 0
 
     keep = None
     att_dropped = att
@@ -109,7 +111,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     elif dropout_keep is not None:
         raise ValueError("dropout_keep was given but dropout_p is 0")
 
-    y = att_dropped @ v                                           # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
+    y = att_dropped @ v                            # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
     return y, AttentionCache(q, k, v, att, att_dropped, keep, dropout_p, scale)
 
 
@@ -120,8 +122,8 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
                                                  cache.att_dropped, cache.keep, cache.dropout_p,
                                                  cache.scale)
     # fwd: y = att_dropped @ v  =>  datt_dropped = dy @ v^T,  dv = att_dropped^T @ dy
-    datt = dy @ v.swapaxes(-1, -2)                                # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
-    dv = att_dropped.swapaxes(-1, -2) @ dy                        # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
+    datt = dy @ v.swapaxes(-1, -2)                 # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
+    dv = att_dropped.swapaxes(-1, -2) @ dy         # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
     # fwd: att_dropped = att * keep / (1 - p)  =>  datt = datt_dropped * keep / (1 - p)
     if keep is not None:
         datt *= keep
@@ -129,11 +131,11 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
     # fwd: att = softmax(scores) over keys  =>  dscores = att * (datt - sum_j(datt * att))
     # Masked keys and fully masked rows have att = 0, so their dscores are exactly 0.
     dscores = datt
-    dscores -= np.sum(datt * att, axis=-1, keepdims=True)
+    dscores -= np.vecdot(datt, att)[..., None]     # sum_j(datt * att): (B, H, Tq) -> (B, H, Tq, 1)
     dscores *= att
     # fwd: scores = q @ k^T * scale  =>  dq = dscores @ k * scale,  dk = dscores^T @ q * scale
-    dq = dscores @ k                                              # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
+    dq = dscores @ k                               # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
     dq *= scale
-    dk = dscores.swapaxes(-1, -2) @ q                             # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
+    dk = dscores.swapaxes(-1, -2) @ q              # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
     dk *= scale
     return dq, dk, dv

@@ -2,9 +2,13 @@
 
 Dimensions: N rows (tokens or image-text pairs), V classes (vocabulary), E embedding width.
 
-Cross-entropy of row n with target t_n:  loss_n = -log softmax(x_n)[t_n] = logsumexp(x_n) - x_n[t_n].
+Cross-entropy of row n with target t_n:
+
+    loss_n = -log softmax(x_n)[t_n] = logsumexp(x_n) - x_n[t_n]
+
 The mean is taken over the rows whose target is not ``ignore_index`` (padding, unmasked BERT
 tokens). Its gradient is the fused ``(softmax(x_n) - onehot(t_n)) / N_valid``.
+Lesson: lessons/02_linear_softmax_cross_entropy.md.
 """
 
 from __future__ import annotations
@@ -23,23 +27,25 @@ class CrossEntropyCache:
     shape: tuple[int, ...]    # the logits' original shape (..., V)
 
 
+def _kind(a: object) -> str:
+    return str(a.dtype) if isinstance(a, np.ndarray) else type(a).__name__
+
+
 def _check_cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: int) -> None:
     if not isinstance(logits, np.ndarray) or not np.issubdtype(logits.dtype, np.floating):
-        raise TypeError(f"cross_entropy expects floating-point logits, got "
-                        f"{logits.dtype if isinstance(logits, np.ndarray) else type(logits).__name__}")
+        raise TypeError(f"cross_entropy expects floating-point logits, got {_kind(logits)}")
     if logits.ndim < 1:
         raise ValueError("cross_entropy expects logits of shape (..., V), got a scalar")
     if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.integer):
-        raise TypeError(f"cross_entropy expects integer class ids as targets, got "
-                        f"{targets.dtype if isinstance(targets, np.ndarray) else type(targets).__name__}")
+        raise TypeError(f"cross_entropy expects integer class ids as targets, got {_kind(targets)}")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: logits {logits.shape} are (..., V), so targets must have "
                          f"shape {logits.shape[:-1]}, got {targets.shape}")
     V = logits.shape[-1]
     bad = (targets != ignore_index) & ((targets < 0) | (targets >= V))
     if bad.any():
-        raise ValueError(f"cross_entropy targets must be in [0, {V}) or ignore_index={ignore_index}, "
-                         f"got {targets[bad].flat[0]}")
+        raise ValueError(f"cross_entropy targets must be in [0, {V}) or "
+                         f"ignore_index={ignore_index}, got {targets[bad].flat[0]}")
 
 
 def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, ignore_index: int = -100
@@ -69,10 +75,11 @@ def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, ignore_index:
 
 
 def cross_entropy_backward(dloss: float, cache: CrossEntropyCache) -> np.ndarray:
-    """dlogits (..., V) = dloss * (softmax(logits) - onehot(targets)) / N_valid, 0 on ignored rows."""
+    """dlogits (..., V) = dloss * (softmax(logits) - onehot(targets)) / N_valid, 0 where ignored."""
     probs, t, valid, n_valid, shape = (cache.probs, cache.targets, cache.valid, cache.n_valid,
                                        cache.shape)
-    # fwd: loss = mean_n (logsumexp(x_n) - x_n[t_n])  =>  dx_n = (softmax(x_n) - onehot(t_n)) / N_valid
+    # fwd: loss = mean_n (logsumexp(x_n) - x_n[t_n])
+    #  =>  dx_n = (softmax(x_n) - onehot(t_n)) / N_valid
     dlogits = probs.copy()                                        # (N, V)
     dlogits[np.arange(len(t)), t] -= 1.0
     dlogits[~valid] = 0.0
@@ -107,8 +114,7 @@ def contrastive_loss_forward(image_emb: np.ndarray, text_emb: np.ndarray,
     for name, a in (("image_emb", image_emb), ("text_emb", text_emb)):
         if not isinstance(a, np.ndarray) or a.ndim != 2 or not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"contrastive loss expects {name} as a float (N, E) array, got "
-                             f"{a.dtype if isinstance(a, np.ndarray) else type(a).__name__} "
-                             f"{np.shape(a)}")
+                             f"{_kind(a)} of shape {np.shape(a)}")
     if image_emb.shape != text_emb.shape:
         raise ValueError(f"contrastive loss needs one text per image: image_emb {image_emb.shape} "
                          f"and text_emb {text_emb.shape} must have the same (N, E) shape")
@@ -136,9 +142,9 @@ def contrastive_loss_backward(dloss: float, cache: ContrastiveCache
     half = float(dloss) / 2
     dlogits = cross_entropy_backward(half, cache_i)
     dlogits += cross_entropy_backward(half, cache_t).T
-    # fwd: logits = exp(s) * img @ txt^T  =>  ds = sum(dlogits * logits)   (d exp(s)/ds = exp(s))
+    # fwd: logits = exp(s) * img @ txt^T  =>  ds = sum(dlogits * logits)   (d exp(s)/ds = exp(s)),
+    #      dimg = scale * dlogits @ txt,  dtxt = scale * dlogits^T @ img
     dlogit_scale = np.full(scale_shape, np.sum(dlogits * logits), dtype=img.dtype)
-    #                                   =>  dimg = scale * dlogits @ txt,  dtxt = scale * dlogits^T @ img
     dlogits *= scale
     dimg = dlogits @ txt                                          # (N, N) @ (N, E) -> (N, E)
     dtxt = dlogits.T @ img                                        # (N, N) @ (N, E) -> (N, E)

@@ -10,7 +10,7 @@ Dimensions: B batch, T time, C width, H heads, D head size (C = H * D).
 Masks: ``causal=True`` lets position t see positions <= t (GPT); ``mask`` in forward is a (B, T)
 key-padding mask of real tokens (True/1 = real, False/0 = padding) that no query may attend to
 (BERT batches of different lengths). Both combine. The scaled dot-product attention itself, with
-its backward, is in ``minifm.functional.attention``.
+its backward, is in ``minifm.functional.attention``. Lesson: lessons/05_attention.md.
 """
 
 from __future__ import annotations
@@ -107,17 +107,19 @@ class MultiHeadAttention(Module):
             raise ValueError(f"attention mask must be a (B, T) = ({B}, {T}) array of real tokens "
                              f"(True/1) and padding (False/0), got {shape}")
         if mask.dtype != np.bool_:
-            if not np.issubdtype(mask.dtype, np.integer) or not np.isin(mask, (0, 1)).all():
+            if not np.issubdtype(mask.dtype, np.integer):
                 raise ValueError(f"attention mask must be bool or 0/1 integers, got dtype "
-                                 f"{mask.dtype}" + (" with values other than 0 and 1"
-                                                    if np.issubdtype(mask.dtype, np.integer) else ""))
+                                 f"{mask.dtype}")
+            if not np.isin(mask, (0, 1)).all():
+                raise ValueError(f"attention mask of integers must hold only 0 and 1, got values "
+                                 f"{np.unique(mask)}")
             mask = mask.astype(bool)
         keys = mask[:, None, None, :]                                # (B, T) -> (B, 1, 1, T)
         return keys if allowed is None else allowed & keys           # -> (B, 1, T, T)
 
     # ---- training forward and backward ------------------------------------------------------
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """x: (B, T, C); mask: optional (B, T) bool or 0/1, True/1 = real token. Returns (B, T, C)."""
+        """x: (B, T, C); mask: optional (B, T), bool or 0/1, True/1 = real token -> (B, T, C)."""
         B, T, C = self._check_input(x)
         allowed = self._allowed(mask, B, T)
         qkv = self.c_attn(x)                                         # (B, T, C) -> (B, T, 3C)
@@ -149,7 +151,7 @@ class MultiHeadAttention(Module):
 
     # ---- incremental decoding (inference only) ----------------------------------------------
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:
-        """An empty KVCache for this layer: room for ``max_len`` positions of ``batch_size`` rows."""
+        """An empty KVCache for this layer: ``max_len`` positions of ``batch_size`` sequences."""
         return KVCache(batch_size, self.n_heads, max_len, self.head_dim,
                        dtype=self.c_attn.weight.data.dtype)
 
@@ -174,7 +176,7 @@ class MultiHeadAttention(Module):
         q, k, v = self._split_heads(self.c_attn(x))                  # -> 3 x (B, H, Tn, D)
         keys, values = cache.append(k, v)                            # (B, H, start + Tn, D)
         # new position i (absolute start + i) may attend to key j iff j <= start + i
-        allowed = np.arange(start + Tn)[None, :] <= (start + np.arange(Tn))[:, None]  # (Tn, start + Tn)
+        allowed = np.arange(start + Tn)[None, :] <= start + np.arange(Tn)[:, None]  # (Tn, start+Tn)
         y, _ = attention_forward(q, keys, values, allowed)           # (B, H, Tn, D)
         y = y.transpose(0, 2, 1, 3).reshape(B, Tn, C)                # (B, H, Tn, D) -> (B, Tn, C)
         y = self.c_proj(y)

@@ -5,6 +5,7 @@ Dimensions: B batch, T time, C width, F hidden width (usually 4C).
     out = dropout(gelu(x @ c_fc.weight + c_fc.bias) @ c_proj.weight + c_proj.bias)
 
 Every position is transformed on its own, with the same weights.
+Lesson: lessons/06_feedforward_gelu_residuals.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from minifm.nn.module import Module
 
 
 class FeedForward(Module):
-    """Linear(C, F) -> GELU -> Linear(F, C) -> dropout, named ``c_fc`` and ``c_proj`` as in GPT-2."""
+    """Linear(C, F) -> GELU -> Linear(F, C) -> dropout; ``c_fc`` and ``c_proj`` as in GPT-2."""
 
     def __init__(self, dim: int, hidden_dim: int, *, approximate: str = "tanh",
                  dropout: float = 0.0, bias: bool = True, rng: np.random.Generator,

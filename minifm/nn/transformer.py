@@ -10,6 +10,7 @@ Two placements of the LayerNorm:
 
 Pre-LN keeps an untouched residual path from input to output and trains deep stacks without
 warm-up tricks (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture").
+Lesson: lessons/06_feedforward_gelu_residuals.md.
 """
 
 from __future__ import annotations
@@ -48,19 +49,22 @@ class TransformerBlock(Module):
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy: (B, T, C) -> dx: (B, T, C), undoing forward's lines from the last to the first."""
+        """dy: (B, T, C) -> dx: (B, T, C), undoing forward's lines from the last to the first.
+
+        In the comments ``f'(d)`` stands for ``self.f.backward(d)``.
+        """
         if self.norm_first:
-            # fwd: x = x + mlp(ln_2(x))        =>  dx = dy + ln_2'(mlp'(dy))
+            # fwd: x = x + mlp(ln_2(x))    =>  dx = dy + ln_2'(mlp'(dy))
             dx = dy + self.ln_2.backward(self.mlp.backward(dy))
-            # fwd: x = x + attn(ln_1(x))       =>  dx = dx + ln_1'(attn'(dx))
+            # fwd: x = x + attn(ln_1(x))   =>  dx = dx + ln_1'(attn'(dx))
             dx += self.ln_1.backward(self.attn.backward(dx))
         else:
-            # fwd: x = ln_2(h + mlp(h))        =>  dh = ln_2'(dy),  dx = dh + mlp'(dh)
-            dh = self.ln_2.backward(dy)
-            dx = dh + self.mlp.backward(dh)
-            # fwd: h = ln_1(x + attn(x))       =>  dh = ln_1'(dx),  dx = dh + attn'(dh)
-            dh = self.ln_1.backward(dx)
-            dx = dh + self.attn.backward(dh)
+            # fwd: x = ln_2(x + mlp(x))    =>  ds = ln_2'(dy) for the sum s,  dx = ds + mlp'(ds)
+            ds = self.ln_2.backward(dy)
+            dx = ds + self.mlp.backward(ds)
+            # fwd: x = ln_1(x + attn(x))   =>  ds = ln_1'(dx),  dx = ds + attn'(ds)
+            ds = self.ln_1.backward(dx)
+            dx = ds + self.attn.backward(ds)
         return dx
 
     def forward_cached(self, x: np.ndarray, cache: KVCache) -> np.ndarray:
