@@ -1,0 +1,54 @@
+"""The model families, and how to rebuild one from its name and config (used by checkpoints).
+
+Every model follows the module contract (``minifm.nn.module``) plus:
+
+    model = ModelClass(ConfigClass(...), rng=rng, dtype=np.float32)
+    model.config                  # the frozen config dataclass it was built from
+    out, loss = model(*batch)     # forward on one batch from the family's data source
+    model.backward()              # dLoss = 1 is seeded by the model itself
+
+``MODEL_FAMILIES`` maps a family name to ``(module path, model class name, config class name)``;
+the module is imported only when that family is built, so ``import minifm.models`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from minifm.nn.module import Module
+
+MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
+    "gpt": ("minifm.models.gpt", "GPT", "GPTConfig"),
+    "bert": ("minifm.models.bert", "BertForPreTraining", "BertConfig"),
+    "bert-classifier": ("minifm.models.bert", "BertForSequenceClassification", "BertConfig"),
+    "clip": ("minifm.models.clip", "CLIP", "ClipConfig"),
+}
+
+
+def _as_tuples(value: Any) -> Any:
+    """JSON turns tuples into lists; frozen configs hold tuples, so turn lists back."""
+    if isinstance(value, list):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+
+
+def build_model(family: str, config_dict: dict[str, Any], *, rng: np.random.Generator,
+                dtype: type | np.dtype = np.float32) -> Module:
+    """Construct ``ModelClass(ConfigClass(**config_dict), rng=rng, dtype=dtype)`` for a family.
+
+    Raises ``ValueError`` for an unknown family or a config dict the config class does not accept.
+    """
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known families: "
+                         f"{', '.join(sorted(MODEL_FAMILIES))}")
+    module_path, model_name, config_name = MODEL_FAMILIES[family]
+    module = importlib.import_module(module_path)
+    config_class, model_class = getattr(module, config_name), getattr(module, model_name)
+    try:
+        config = config_class(**{k: _as_tuples(v) for k, v in config_dict.items()})
+    except TypeError as e:
+        raise ValueError(f"config for family {family!r} does not fit {config_name}: {e}") from e
+    return model_class(config, rng=rng, dtype=dtype)
