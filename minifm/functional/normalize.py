@@ -41,6 +41,6 @@ def l2_normalize_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     y, n, active = cache
     # fwd: y = x / ||x||  =>  dx = (dy - y (y . dy)) / ||x||
     along = np.einsum("...e,...e->...", y, dy)[..., None]  # (..., E) -> (..., 1)
-    dx = dy - y * (along * active)                         # guard active: y = x / eps, no projection
+    dx = dy - y * (along * active)                         # under the guard: no projection
     dx /= n
     return dx

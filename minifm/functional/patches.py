@@ -38,7 +38,7 @@ def patchify(images: np.ndarray, patch_size: int) -> np.ndarray:
     """Cut images (B, H, W, Ch) into (B, P, K) flattened p x p patches in reading order."""
     B, H, W, Ch = _check_images(images, patch_size)
     p = patch_size
-    x = images.reshape(B, H // p, p, W // p, p, Ch)        # (B, H, W, Ch) -> (B, H/p, p, W/p, p, Ch)
+    x = images.reshape(B, H // p, p, W // p, p, Ch)        # -> (B, H/p, p, W/p, p, Ch)
     x = x.transpose(0, 1, 3, 2, 4, 5)                      # -> (B, H/p, W/p, p, p, Ch)
     return x.reshape(B, (H // p) * (W // p), p * p * Ch)   # -> (B, P, K)
 

@@ -54,4 +54,5 @@ class PatchEmbedding(Module):
 
     def __repr__(self) -> str:
         return (f"PatchEmbedding(image_size={self.image_size}, patch_size={self.patch_size}, "
-                f"channels={self.channels}, dim={self.proj.out_features}, bias={self.proj.bias is not None})")
+                f"channels={self.channels}, dim={self.proj.out_features}, "
+                f"bias={self.proj.bias is not None})")
