@@ -25,16 +25,16 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
+from minifm.atomic import atomic_write
 from minifm.models import build_model
 from minifm.nn.module import Module
 
@@ -116,27 +116,6 @@ def restore_module_rngs(model: Module, states: dict[str, dict]) -> None:
                               f"generator states {sorted(states)}")
     for name, rng in rngs.items():
         rng.bit_generator.state = states[name]
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(f)`` on a temporary file next to ``path``, then rename it over ``path``.
-
-    The data is flushed and fsynced before ``os.replace`` (atomic on POSIX and Windows), so
-    ``path`` is always either the old file or the complete new one; on any error the temporary
-    file is removed and the error re-raised.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _sha256(a: np.ndarray) -> str:

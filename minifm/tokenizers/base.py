@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
+
+from minifm.atomic import atomic_write
 
 
 class Tokenizer:
@@ -43,7 +44,8 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``to_dict()`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
-        write_json_atomic(path, self.to_dict())
+        text = json.dumps(self.to_dict())
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:
@@ -78,27 +80,6 @@ def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got {bad[:5]}"
                          f"{' ...' if len(bad) > 5 else ''}")
     return out
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON so that ``path`` is either the old file or the complete new one.
-
-    The JSON goes to a temporary file in the same folder, is flushed to disk, then renamed over
-    ``path`` with ``os.replace`` (atomic on POSIX and Windows): a crash mid-write never leaves a
-    half-written tokenizer behind.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 
 from minifm.tokenizers import (BPETokenizer, CharTokenizer, WordPieceTokenizer, WordTokenizer,
                                load_tokenizer, tokenizer_from_dict)
-from minifm.tokenizers import base
+from minifm import atomic
 
 TEXTS = ["a small red circle on the left.", "A big blue square, on the right!"]
 SAMPLE = "a big red circle on the right, Sir."
@@ -60,11 +60,10 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     CharTokenizer.train("abc").save(path)
     before = path.read_text()
 
-    def broken_dump(obj, f):
-        f.write('{"type": "ch')
+    def fsync_that_dies(fd):          # the new JSON is in the temporary file, not yet on disk
         raise OSError("disk full")
 
-    monkeypatch.setattr(base.json, "dump", broken_dump)
+    monkeypatch.setattr(atomic.os, "fsync", fsync_that_dies)
     with pytest.raises(OSError, match="disk full"):
         CharTokenizer.train("xyz").save(path)
     assert path.read_text() == before
