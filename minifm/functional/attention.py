@@ -63,6 +63,17 @@ def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     return B, H, Tq, Tk
 
 
+def _heads_last(like: np.ndarray) -> np.ndarray:
+    """An empty array shaped like ``like`` (B, H, T, D) but laid out in memory as (B, T, H, D).
+
+    Only speed differs: multi-head attention merges the heads of its result with
+    ``y.transpose(0, 2, 1, 3).reshape(B, T, H * D)``, which on this layout is a free view rather
+    than a copy of the whole array (and splits its gradients the same way).
+    """
+    B, H, T, D = like.shape
+    return np.empty((B, T, H, D), dtype=like.dtype).transpose(0, 2, 1, 3)   # -> (B, H, T, D) view
+
+
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                       allowed: np.ndarray | None = None, *, dropout_p: float = 0.0,
                       rng: np.random.Generator | None = None,
@@ -111,7 +122,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     elif dropout_keep is not None:
         raise ValueError("dropout_keep was given but dropout_p is 0")
 
-    y = att_dropped @ v                            # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
+    y = np.matmul(att_dropped, v, out=_heads_last(q))      # (B, H, Tq, Tk) @ (B, H, Tk, D)
     return y, AttentionCache(q, k, v, att, att_dropped, keep, dropout_p, scale)
 
 
@@ -123,7 +134,8 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
                                                  cache.scale)
     # fwd: y = att_dropped @ v  =>  datt_dropped = dy @ v^T,  dv = att_dropped^T @ dy
     datt = dy @ v.swapaxes(-1, -2)                 # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
-    dv = att_dropped.swapaxes(-1, -2) @ dy         # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
+    dv = np.matmul(att_dropped.swapaxes(-1, -2), dy,      # (B, H, Tk, Tq) @ (B, H, Tq, D)
+                   out=_heads_last(v))
     # fwd: att_dropped = att * keep / (1 - p)  =>  datt = datt_dropped * keep / (1 - p)
     if keep is not None:
         datt *= keep
@@ -134,8 +146,9 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
     dscores -= np.vecdot(datt, att)[..., None]     # sum_j(datt * att): (B, H, Tq) -> (B, H, Tq, 1)
     dscores *= att
     # fwd: scores = q @ k^T * scale  =>  dq = dscores @ k * scale,  dk = dscores^T @ q * scale
-    dq = dscores @ k                               # (B, H, Tq, Tk) @ (B, H, Tk, D) -> (B, H, Tq, D)
+    dq = np.matmul(dscores, k, out=_heads_last(q))         # (B, H, Tq, Tk) @ (B, H, Tk, D)
     dq *= scale
-    dk = dscores.swapaxes(-1, -2) @ q              # (B, H, Tk, Tq) @ (B, H, Tq, D) -> (B, H, Tk, D)
+    dk = np.matmul(dscores.swapaxes(-1, -2), q,           # (B, H, Tk, Tq) @ (B, H, Tq, D)
+                   out=_heads_last(k))
     dk *= scale
     return dq, dk, dv
