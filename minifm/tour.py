@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from minifm.recipes import clip, gpt
+from minifm.recipes import bert, clip, dalle, gpt
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class Stop:
 
 STOPS: list[Stop] = [
     Stop("gpt", "GPT: a language model learns a toy grammar", gpt.tour_stop),
+    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.tour_stop),
     Stop("clip", "CLIP: images and captions meet in one space", clip.tour_stop),
+    Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.tour_stop),
 ]
 
 

@@ -25,6 +25,7 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "bert": ("minifm.models.bert", "BertForPreTraining", "BertConfig"),
     "bert-classifier": ("minifm.models.bert", "BertForSequenceClassification", "BertConfig"),
     "clip": ("minifm.models.clip", "CLIP", "ClipConfig"),
+    "dalle": ("minifm.models.dalle", "DALLE", "DalleConfig"),
 }
 
 

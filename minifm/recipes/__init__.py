@@ -19,4 +19,5 @@ reports bad input by raising ``FileNotFoundError`` or ``ValueError``; the CLI tu
 one ``minifm: error: ...`` line and exit code 2.
 """
 
-RECIPES: dict[str, str] = {"gpt": "minifm.recipes.gpt", "clip": "minifm.recipes.clip"}
+RECIPES: dict[str, str] = {"gpt": "minifm.recipes.gpt", "clip": "minifm.recipes.clip",
+                           "bert": "minifm.recipes.bert", "dalle": "minifm.recipes.dalle"}
