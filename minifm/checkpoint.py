@@ -37,6 +37,7 @@ from numpy.lib.npyio import NpzFile
 from minifm.atomic import atomic_write
 from minifm.models import build_model
 from minifm.nn.module import Module
+from minifm.tokenizers import tokenizer_from_dict
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"      # the file name used inside an output directory
@@ -79,9 +80,6 @@ class Checkpoint:
 
     def build_tokenizer(self) -> Any:
         """Rebuild the tokenizer with ``minifm.tokenizers.tokenizer_from_dict`` (None if absent)."""
-        # Imported here: tokenizers import ``atomic_write`` from this module, so a top-level
-        # import would be circular.
-        from minifm.tokenizers import tokenizer_from_dict
         return None if self.tokenizer is None else tokenizer_from_dict(self.tokenizer)
 
     def make_rng(self) -> np.random.Generator:

@@ -16,9 +16,11 @@ import argparse
 import dataclasses
 import importlib
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
 
+from minifm.checkpoint import resolve_checkpoint_path
 from minifm.recipes import RECIPES
 from minifm.trainer import TrainConfig
 
@@ -49,6 +51,16 @@ def add_common_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue from a checkpoint file or a folder holding checkpoint.npz")
     g.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+
+
+def output_dir(args: argparse.Namespace, fallback: str) -> Path:
+    """Where a training command writes: ``--out``, else the folder of the ``--resume``
+    checkpoint, else ``fallback``."""
+    if args.out:
+        return Path(args.out)
+    if getattr(args, "resume", None):
+        return resolve_checkpoint_path(args.resume).parent
+    return Path(fallback)
 
 
 def train_config_from_args(args: argparse.Namespace,

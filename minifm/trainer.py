@@ -32,8 +32,8 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from minifm.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_write, load_checkpoint,
-                               save_checkpoint)
+from minifm.atomic import atomic_write
+from minifm.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from minifm.nn.module import Module
 from minifm.optim import AdamW, clip_grad_norm, cosine_with_warmup, global_grad_norm, param_groups
 

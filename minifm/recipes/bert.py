@@ -24,8 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minifm.checkpoint import atomic_write, load_checkpoint, resolve_checkpoint_path
-from minifm.cli import add_common_train_arguments, train_config_from_args
+from minifm.atomic import atomic_write
+from minifm.checkpoint import load_checkpoint
+from minifm.cli import add_common_train_arguments, output_dir, train_config_from_args
 from minifm.data.bert_data import IGNORE_INDEX, LabelledTextData, PretrainingData
 from minifm.data.stories import sentiment_examples, story_corpus
 from minifm.models.bert import (PRESETS, Bert, BertConfig, BertForPreTraining,
@@ -217,17 +218,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="pre-LN blocks instead of BERT's post-LN")
 
 
-def _out_dir(args: argparse.Namespace, fallback: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    if getattr(args, "resume", None):
-        return resolve_checkpoint_path(args.resume).parent
-    return Path(fallback)
-
-
 def train(args: argparse.Namespace) -> int:
     """``minifm train bert``: pre-train from scratch, or continue with ``--resume``."""
-    out = _out_dir(args, "out/bert")
+    out = output_dir(args, "out/bert")
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS if getattr(args, k) is not None]
         if given:
@@ -326,7 +319,7 @@ def finetune(args: argparse.Namespace) -> int:
                          f"and {args.held_out}")
     pretrained, tokenizer = _load_pretrained(args.checkpoint)
     train_config = train_config_from_args(args, FINETUNE_DEFAULTS)
-    out = _out_dir(args, "out/bert-finetune")
+    out = output_dir(args, "out/bert-finetune")
     if args.compare:
         result = measure_transfer(pretrained.bert, tokenizer, args.seeds, args.labelled,
                                   train_config, args.held_out)

@@ -37,8 +37,9 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from minifm.checkpoint import atomic_write, load_checkpoint, resolve_checkpoint_path
-from minifm.cli import train_config_from_args
+from minifm.atomic import atomic_write
+from minifm.checkpoint import load_checkpoint
+from minifm.cli import output_dir, train_config_from_args
 from minifm.data.shapes import (COLOURS, PALETTE, POSITIONS, SHAPES, SIZES, UNSEEN, ShapesConfig,
                                 ShapesWorld, class_prompts, show_images)
 from minifm.data.shapes_captions import ShapesCaptionData
@@ -264,19 +265,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=float, help="dropout probability")
 
 
-def _default_out(args: argparse.Namespace) -> Path:
-    if args.out:
-        return Path(args.out)
-    if args.resume:
-        return resolve_checkpoint_path(args.resume).parent
-    return Path("out/clip")
-
-
 def train(args: argparse.Namespace) -> int:
     """``minifm train clip``: train from scratch, or continue with ``--resume``."""
     if args.eval_images < 1:
         raise ValueError(f"--eval-images must be >= 1, got {args.eval_images}")
-    out = _default_out(args)
+    out = output_dir(args, "out/clip")
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS + ("image_size",)
                  if getattr(args, k) is not None]

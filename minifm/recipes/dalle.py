@@ -42,8 +42,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minifm.checkpoint import atomic_write, load_checkpoint, resolve_checkpoint_path
-from minifm.cli import train_config_from_args
+from minifm.atomic import atomic_write
+from minifm.checkpoint import load_checkpoint
+from minifm.cli import output_dir, train_config_from_args
 from minifm.data.shapes import COLOURS, SHAPES, ShapesWorld, class_prompt
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.data.shapes_tokens import ShapesTokenData
@@ -331,14 +332,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="samples per pick; with --clip the CLIP-best one counts (default 8)")
 
 
-def _default_out(args: argparse.Namespace) -> Path:
-    if args.out:
-        return Path(args.out)
-    if args.resume:
-        return resolve_checkpoint_path(args.resume).parent
-    return Path("out/dalle")
-
-
 def _check_counts(**counts: int) -> None:
     for name, value in counts.items():
         if value < 1:
@@ -350,7 +343,7 @@ def train(args: argparse.Namespace) -> int:
     _check_counts(eval_samples=args.eval_samples, candidates=args.candidates,
                   codebook_size=args.codebook_size, tokenizer_images=args.tokenizer_images,
                   vqvae_steps=args.vqvae_steps)
-    out = _default_out(args)
+    out = output_dir(args, "out/dalle")
     reranker = Reranker.load(args.clip) if args.clip else None
     world = ShapesWorld()
     if args.resume:

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from minifm.checkpoint import load_checkpoint, resolve_checkpoint_path
-from minifm.cli import add_common_train_arguments, train_config_from_args
+from minifm.checkpoint import load_checkpoint
+from minifm.cli import add_common_train_arguments, output_dir, train_config_from_args
 from minifm.data.corpora import (agreement_accuracy, agreement_corpus, agreement_examples,
                                  arithmetic_accuracy, arithmetic_corpus, arithmetic_problems,
                                  grammar_corpus, score_grammar)
@@ -184,20 +184,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="biases in the Linear layers")
 
 
-def _default_out(args: argparse.Namespace, fallback: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    if getattr(args, "resume", None):
-        return resolve_checkpoint_path(args.resume).parent
-    return Path(fallback)
-
-
 def train(args: argparse.Namespace) -> int:
     """``minifm train gpt``: train from scratch, or continue with ``--resume``."""
     corpus = None if args.data else (args.corpus or "grammar")
     args.corpus = corpus
     text = _load_text(args)
-    out = _default_out(args, "out/gpt")
+    out = output_dir(args, "out/gpt")
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in MODEL_FLAGS if getattr(args, k) is not None]
         given += ["--vocab-size"] if args.vocab_size is not None else []
@@ -268,7 +260,7 @@ def finetune(args: argparse.Namespace) -> int:
     data = TokenData(np.array(ids, dtype=np.int64), ckpt.model_config["block_size"],
                      args.val_fraction)
     trainer = Trainer(ckpt.build_model(), data, train_config_from_args(args, FINETUNE_DEFAULTS),
-                      out_dir=_default_out(args, "out/gpt-finetune"), tokenizer=tokenizer,
+                      out_dir=output_dir(args, "out/gpt-finetune"), tokenizer=tokenizer,
                       family="gpt", quiet=args.quiet, metrics_out=args.metrics_out)
     corpus = None if args.data else args.corpus
     return _run(trainer, tokenizer, corpus, args.digits, trainer.out_dir, args.quiet)

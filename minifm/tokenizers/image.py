@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from minifm.checkpoint import atomic_write
+from minifm.atomic import atomic_write
 from minifm.functional.patches import patchify, unpatchify
 from minifm.functional.vector_quantize import nearest_code
 from minifm.models.vqvae import VQVAE, VQVAEConfig
