@@ -5,6 +5,7 @@ handful of pairs, and input checks."""
 import numpy as np
 import pytest
 
+from helpers import well_scaled
 from minifm.gradcheck import check_model, numerical_gradient_of_scalar, worst, worst_discrepancy
 from minifm.models.gpt import GPT
 from minifm.models.dalle import DALLE, DalleConfig
@@ -22,23 +23,6 @@ def batch(rng, B=2):
     text = rng.integers(1, TINY.text_vocab_size, size=(B, TINY.text_length))
     text[0, -2:] = TINY.pad_id                                   # a padded caption
     return text, rng.integers(0, TINY.image_vocab_size, size=(B, TINY.image_tokens))
-
-
-def well_scaled(model, rng):
-    """Random, well-scaled parameters for a gradient check. At GPT-2 initialisation attention is
-    nearly uniform and the q/k gradients (~1e-8) sink under the central difference's round-off
-    (~1e-11 / 2h); unit-variance embeddings and fan-in-scaled matrices lift every gradient
-    above it (the same reasoning as tests/models/test_gpt.py)."""
-    for name, p in model.named_parameters():
-        if name in ("wte.weight", "wpe.weight"):
-            p.data[...] = rng.standard_normal(p.shape)
-        elif name.endswith("bias"):
-            p.data[...] = 0.2 * rng.standard_normal(p.shape)
-        elif p.data.ndim == 1:                                   # LayerNorm gains
-            p.data[...] = 1 + 0.2 * rng.standard_normal(p.shape)
-        else:
-            p.data[...] = rng.standard_normal(p.shape) / np.sqrt(p.shape[0])
-    return model
 
 
 def log_softmax(x):

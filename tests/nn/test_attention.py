@@ -7,49 +7,12 @@ Attention is smooth, so float64 gradient checks assert a relative error below 1e
 import numpy as np
 import pytest
 
-from minifm.gradcheck import check_module, numerical_gradient, rel_error, worst
-from minifm.nn import Dropout, KVCache, Module, MultiHeadAttention
+from helpers import Reseeded, key_bias_gradcheck
+from minifm.gradcheck import check_module, worst
+from minifm.nn import KVCache, MultiHeadAttention
 
 B, T, C, H = 2, 3, 4, 2
 PARAMS = {"x", "c_attn.weight", "c_attn.bias", "c_proj.weight", "c_proj.bias"}
-
-
-def gradcheck(module, x, mask, rng, bias="c_attn.bias"):
-    """Relative errors of x and every parameter, with the key third of the q|k|v bias apart.
-
-    The exact gradient of the key bias b_k is 0: it adds the same q . b_k to every score of a
-    query's row, which the softmax ignores. Its relative error would compare two round-off noises,
-    so instead we check that both the analytic and the numerical gradient vanish.
-    Returns ({name: rel_error}, largest |analytic| and |numerical| key-bias gradient).
-    """
-    res = check_module(module, x, mask, rng=rng)
-    errors = {name: d.rel_error for name, d in res.items() if name != bias}
-    y = module(x, mask)
-    dy = rng.standard_normal(y.shape)
-    module.zero_grad()
-    module.backward(dy)
-    p = dict(module.named_parameters())[bias]
-    numerical = numerical_gradient(lambda: module(x, mask), p.data, dy)
-    q, k, v = np.split(np.arange(p.data.size), 3)
-    qv = np.concatenate([q, v])
-    errors[bias + "[q|v]"] = rel_error(p.grad[qv], numerical[qv])
-    return errors, (np.abs(p.grad[k]).max(), np.abs(numerical[k]).max())
-
-
-class Reseeded(Module):
-    """Runs ``inner`` with every Dropout generator reseeded, so each forward draws the same masks."""
-
-    def __init__(self, inner: Module, seed: int = 0):
-        self.inner, self.seed = inner, seed
-
-    def forward(self, x, mask=None):
-        for i, (_, m) in enumerate(self.inner.named_modules()):
-            if isinstance(m, Dropout):
-                m.rng = np.random.default_rng(self.seed + i)
-        return self.inner(x, mask)
-
-    def backward(self, dy):
-        return self.inner.backward(dy)
 
 
 def mha(rng, causal=False, dtype=np.float64, **kw):
@@ -74,7 +37,8 @@ CASES = {
 def test_mha_backward_matches_numerical(rng, name):
     causal, mask = CASES[name]
     x = rng.standard_normal((B, T, C))
-    errors, (key_bias_analytic, key_bias_numerical) = gradcheck(mha(rng, causal), x, mask, rng)
+    errors, (key_bias_analytic, key_bias_numerical) = key_bias_gradcheck(
+        mha(rng, causal), x, mask, rng, bias="c_attn.bias")
     assert set(errors) == PARAMS - {"c_attn.bias"} | {"c_attn.bias[q|v]"}
     assert max(errors.values()) < 1e-7, errors
     assert key_bias_analytic < 1e-14 and key_bias_numerical < 1e-9
@@ -85,7 +49,7 @@ def test_mha_with_attention_and_residual_dropout_matches_numerical(rng):
     model = Reseeded(mha(rng, True, dropout=0.3))
     y1, y2 = model(x), model(x)
     np.testing.assert_array_equal(y1, y2)
-    errors, key_bias = gradcheck(model, x, None, rng, bias="inner.c_attn.bias")
+    errors, key_bias = key_bias_gradcheck(model, x, None, rng, bias="inner.c_attn.bias")
     assert max(errors.values()) < 1e-7, errors
     assert max(key_bias) < 1e-9
 

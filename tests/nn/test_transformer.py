@@ -13,52 +13,14 @@ absolute (tests/parity/test_attention_parity.py).
 import numpy as np
 import pytest
 
-from minifm.gradcheck import check_module, numerical_gradient, rel_error
-from minifm.nn import Dropout, Module, TransformerBlock
+from helpers import Reseeded, key_bias_gradcheck
+from minifm.nn import TransformerBlock
 
 B, T, C, H, F = 2, 3, 4, 2, 8
 BOUND = 1e-5    # the whole-model bound; see the module docstring for why not 1e-7
 PARAMS = {"x", "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
           "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
           "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"}
-
-
-class Reseeded(Module):
-    """Runs ``inner`` with every Dropout generator reseeded, so each forward draws the same masks."""
-
-    def __init__(self, inner: Module, seed: int = 0):
-        self.inner, self.seed = inner, seed
-
-    def forward(self, x, mask=None):
-        for i, (_, m) in enumerate(self.inner.named_modules()):
-            if isinstance(m, Dropout):
-                m.rng = np.random.default_rng(self.seed + i)
-        return self.inner(x, mask)
-
-    def backward(self, dy):
-        return self.inner.backward(dy)
-
-
-def gradcheck(module, x, mask, rng, bias="attn.c_attn.bias"):
-    """Relative errors of x and every parameter, with the key third of the q|k|v bias apart.
-
-    The exact gradient of the key bias b_k is 0: it adds the same q . b_k to every score of a
-    query's row, which the softmax ignores. Its relative error would compare two round-off noises,
-    so instead we check that both the analytic and the numerical gradient vanish.
-    Returns ({name: rel_error}, largest |analytic| and |numerical| key-bias gradient).
-    """
-    res = check_module(module, x, mask, rng=rng)
-    errors = {name: d.rel_error for name, d in res.items() if name != bias}
-    y = module(x, mask)
-    dy = rng.standard_normal(y.shape)
-    module.zero_grad()
-    module.backward(dy)
-    p = dict(module.named_parameters())[bias]
-    numerical = numerical_gradient(lambda: module(x, mask), p.data, dy)
-    q, k, v = np.split(np.arange(p.data.size), 3)
-    qv = np.concatenate([q, v])
-    errors[bias + "[q|v]"] = rel_error(p.grad[qv], numerical[qv])
-    return errors, (np.abs(p.grad[k]).max(), np.abs(numerical[k]).max())
 
 
 def block(rng, causal=False, norm_first=True, dtype=np.float64, **kw):
@@ -82,8 +44,9 @@ MASKS = {
 @pytest.mark.parametrize("name", MASKS)
 def test_block_backward_matches_numerical(rng, name, norm_first):
     causal, mask = MASKS[name]
-    errors, key_bias = gradcheck(block(rng, causal, norm_first), rng.standard_normal((B, T, C)),
-                                 mask, rng)
+    errors, key_bias = key_bias_gradcheck(block(rng, causal, norm_first),
+                                          rng.standard_normal((B, T, C)), mask, rng,
+                                          bias="attn.c_attn.bias")
     assert set(errors) == PARAMS - {"attn.c_attn.bias"} | {"attn.c_attn.bias[q|v]"}
     assert max(errors.values()) < BOUND, errors
     assert max(key_bias) < 1e-9
@@ -94,7 +57,7 @@ def test_block_with_exact_gelu_and_dropout_matches_numerical(rng, norm_first):
     model = Reseeded(block(rng, True, norm_first, approximate="none", dropout=0.3))
     x = rng.standard_normal((B, T, C))
     np.testing.assert_array_equal(model(x), model(x))
-    errors, key_bias = gradcheck(model, x, None, rng, bias="inner.attn.c_attn.bias")
+    errors, key_bias = key_bias_gradcheck(model, x, None, rng, bias="inner.attn.c_attn.bias")
     assert max(errors.values()) < BOUND, errors
     assert max(key_bias) < 1e-9
 
