@@ -34,7 +34,7 @@ def time_steps(runners: list, config, recipe: Recipe, steps: int, warmup: int, c
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {r.name: [] for r in runners}
     for i in range(warmup + steps):
-        x, y = rng.integers(0, config.vocab_size, size=(2, recipe.batch_size, config.block_size))
+        x, y = rng.integers(0, config.vocab_size, size=(2, recipe.batch_size, config.context_length))
         for runner in (runners if i % 2 == 0 else runners[::-1]):
             start = clock()
             runner.step(x, y, recipe.lr)
@@ -76,7 +76,7 @@ def main() -> None:
         print(json.dumps(peak_rss_child(args.child, config, recipe, args.memory_steps)))
         return
 
-    B, T = recipe.batch_size, config.block_size
+    B, T = recipe.batch_size, config.context_length
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "MALLOC_TOP_PAD_") if k in os.environ}
     print(f"{args.preset} GPT: L={config.n_layer} H={config.n_head} C={config.n_embd} T={T} "
           f"V={config.vocab_size}, batch {B}, {args.threads} thread(s), {args.clock} clock, "

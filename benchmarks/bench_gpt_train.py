@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from harness import Recipe, baby_config, make_runners, pin_threads
 from minifm.data.text import TokenData, read_text_file
-from minifm.optim import cosine_with_warmup
+from minifm.training.optim import cosine_with_warmup
 from minifm.tokenizers.char import CharTokenizer
 
 
@@ -92,9 +92,9 @@ def main() -> None:
     tokenizer = CharTokenizer.train(text)
     recipe = Recipe(steps=args.steps)
     config = baby_config(len(tokenizer.chars))
-    data = TokenData.from_text(text, tokenizer, config.block_size)
+    data = TokenData.from_text(text, tokenizer, config.context_length)
     print(f"{text_path}: {len(text):,} chars, V={config.vocab_size}; {recipe.steps} steps of "
-          f"batch {recipe.batch_size} x {config.block_size}, {threads} thread(s)")
+          f"batch {recipe.batch_size} x {config.context_length}, {threads} thread(s)")
 
     runners = make_runners(config, recipe, args.seed)
     batch_rng, val_rng = np.random.default_rng(args.seed), np.random.default_rng(args.seed + 1)

@@ -10,7 +10,7 @@ Written the way nanoGPT's ``model.py`` runs on a CPU: ``F.scaled_dot_product_att
 ``is_causal=True`` and ``F.cross_entropy``, in eager mode. Two layout differences from minifm:
 ``nn.Linear`` stores its weight (out, in), the transpose of minifm's (in, out), and the LayerNorm
 uses PyTorch's kernel. ``from_minifm`` copies a minifm model's weights in, so both start from the
-same initialisation; ``twin_param_groups`` splits the parameters as ``minifm.optim.param_groups``.
+same initialisation; ``twin_param_groups`` splits the parameters as ``minifm.training.optim.param_groups``.
 tests/parity/test_gpt_torch_twin.py checks loss and every gradient against minifm in float64.
 """
 
@@ -69,7 +69,7 @@ class TwinGPT(nn.Module):
         self.config = config
         C = config.n_embd
         self.wte = nn.Embedding(config.vocab_size, C)
-        self.wpe = nn.Embedding(config.block_size, C)
+        self.wpe = nn.Embedding(config.context_length, C)
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList(TwinBlock(C, config.n_head, config.dropout, config.bias)
                                for _ in range(config.n_layer))
@@ -108,7 +108,7 @@ def _to_layout(name: str, t: torch.Tensor) -> torch.Tensor:
 
 
 def twin_param_groups(twin: TwinGPT, weight_decay: float) -> list[dict]:
-    """``minifm.optim.param_groups`` for the twin: decay Linear weights only, not biases,
+    """``minifm.training.optim.param_groups`` for the twin: decay Linear weights only, not biases,
     LayerNorms or the (tied) embedding tables."""
     decay = [m.weight for m in twin.modules() if isinstance(m, nn.Linear)]
     ids = {id(p) for p in decay}

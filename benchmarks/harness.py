@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minifm.models.gpt import GPT, PRESETS, GPTConfig
-from minifm.optim import AdamW, clip_grad_norm, param_groups
+from minifm.training.optim import AdamW, clip_grad_norm, param_groups
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -70,7 +70,7 @@ def train_step_flops(config: GPTConfig, B: int, T: int) -> float:
 
 
 class MinifmRunner:
-    """minifm's GPT with AdamW over ``param_groups``, stepped as ``minifm.trainer`` does."""
+    """minifm's GPT with AdamW over ``param_groups``, stepped as ``minifm.training.trainer`` does."""
 
     name = "minifm"
 
@@ -162,7 +162,7 @@ def peak_rss_child(name: str, config: GPTConfig, recipe: Recipe, steps: int) -> 
     runner = make_runner(name, config, recipe)
     rng = np.random.default_rng(0)
     for _ in range(steps):
-        x, y = rng.integers(0, config.vocab_size, size=(2, recipe.batch_size, config.block_size))
+        x, y = rng.integers(0, config.vocab_size, size=(2, recipe.batch_size, config.context_length))
         runner.step(x, y, recipe.lr)
     peak = status("VmHWM")
     return {"base": base, "peak": peak, "train": peak - base}

@@ -24,7 +24,7 @@ import minifm.nn.attention
 import minifm.nn.embedding
 import minifm.nn.layernorm
 import minifm.nn.linear
-import minifm.optim
+import minifm.training.optim
 
 # (module whose global name the layers call, function names) to time
 WRAPPED = [(minifm.nn.linear, ("linear_forward", "linear_backward")),
@@ -65,7 +65,7 @@ def main() -> None:
     runner.opt.step = timed("adamw_step", runner.opt.step)
     rng = np.random.default_rng(0)
     batches = rng.integers(0, config.vocab_size, size=(args.steps + 5, 2, recipe.batch_size,
-                                                       config.block_size))
+                                                       config.context_length))
     for x, y in batches[:5]:                                # warm up
         runner.step(x, y, recipe.lr)
     seconds.clear()

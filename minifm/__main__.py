@@ -1,5 +1,5 @@
 """``python -m minifm ...`` runs the command-line interface."""
 
-from minifm.cli import main
+from minifm.cli.main import main
 
 raise SystemExit(main())

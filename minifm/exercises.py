@@ -18,6 +18,9 @@ a fixed seed and runs two checks:
 It prints a verdict naming the worst relative error, the index where it happens and both values
 there, and returns a ``CheckResult``. Errors raised by your code are reported, not re-raised, so
 an exercise you have not started yet says so instead of crashing the notebook.
+
+Lessons 1 to 6 (lessons/01_tokens_and_embeddings.md ... lessons/06_feedforward_gelu_residuals.md)
+end with these exercises; their notebooks run them.
 """
 
 from __future__ import annotations

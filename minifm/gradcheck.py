@@ -12,7 +12,8 @@ and compare with the relative error used in CS231n's ``gradient_check.py``:
 
 Everything runs in float64: with h = 1e-5 the truncation error is ~1e-10 and round-off is
 ~1e-16 / 1e-5 = 1e-11, so a correct backward gives ~1e-8 or better on smooth ops. In float32 the
-round-off alone would be ~1e-2, which is why float32 input is refused. See lessons/03_gradient_checking.md.
+round-off alone would be ~1e-2, which is why float32 input is refused.
+Lesson: lessons/03_gradient_checking.md.
 """
 
 from __future__ import annotations

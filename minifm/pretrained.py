@@ -13,6 +13,8 @@ layer's weight as (out, in), minifm as (in, out), so dense weights are transpose
 query, key and value projections become the three thirds of the fused ``c_attn``. Every tensor in
 the file must be in the table and every table entry in the file: anything unknown or missing is
 an error, never silently skipped. Dimensions: C width, V vocabulary, F feed-forward width.
+
+Lesson: lessons/09_bert.md (the last section).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ HF_HEADS = {      # BertForPreTraining's heads -> BertForPreTraining's mlm / nsp
     "cls.seq_relationship.bias": ("nsp.bias", "="),
 }
 OPTIONAL = {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}  # tied copies
-IGNORED = {"embeddings.position_ids"}     # a saved buffer 0..max_len-1, not a weight
+IGNORED = {"embeddings.position_ids"}     # a saved buffer 0..context_length-1, not a weight
 
 
 def minilm_path() -> Path:
@@ -100,14 +102,16 @@ def name_table(n_layer: int, with_heads: bool, pooler: bool = True) -> dict[str,
 
 
 def config_from_hf(hf: dict, pooler: bool) -> BertConfig:
-    """A BertConfig from a Hugging Face ``config.json`` dict (post-LN, exact GELU)."""
+    """A BertConfig from a Hugging Face ``config.json`` dict (post-LN, exact GELU).
+
+    Hugging Face's ``max_position_embeddings`` is minifm's ``context_length``."""
     if hf.get("hidden_act", "gelu") != "gelu":
         raise ValueError(f"only hidden_act 'gelu' (the exact, erf form) is supported, got "
                          f"{hf['hidden_act']!r}")
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"only absolute position embeddings are supported, got "
                          f"{hf['position_embedding_type']!r}")
-    return BertConfig(vocab_size=hf["vocab_size"], max_len=hf["max_position_embeddings"],
+    return BertConfig(vocab_size=hf["vocab_size"], context_length=hf["max_position_embeddings"],
                       type_vocab_size=hf["type_vocab_size"], n_layer=hf["num_hidden_layers"],
                       n_head=hf["num_attention_heads"], n_embd=hf["hidden_size"],
                       n_inner=hf["intermediate_size"], dropout=hf.get("hidden_dropout_prob", 0.1),

@@ -15,19 +15,18 @@ A logit of -inf has probability exactly 0 after the softmax, so a filtered token
 Ties: both filters rank tokens by logit, and equal logits by token id (lower id first), so they
 always keep exactly k tokens / exactly the smallest prefix of that ranking, never "all the tied
 ones". The filters never remove the most likely token, so greedy decoding is unaffected by them.
+Lesson: lessons/08_gpt.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_floats
+
 
 def _check_logits(logits: np.ndarray) -> None:
-    if not isinstance(logits, np.ndarray) or logits.ndim != 2 \
-            or not np.issubdtype(logits.dtype, np.floating):
-        got = (f"{logits.dtype} array of shape {logits.shape}" if isinstance(logits, np.ndarray)
-               else type(logits).__name__)
-        raise ValueError(f"expected float logits of shape (B, V), got {got}")
+    check_floats(logits, "logits", ndim=2, axes="(B, V)")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -86,7 +85,10 @@ def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
         raise ValueError(f"top_p must be in (0, 1], got {p}")
     order = _ranking(logits)                                      # (B, V) ids, most likely first
     probs_sorted = np.take_along_axis(softmax(logits), order, axis=-1)
-    mass_before = np.cumsum(probs_sorted, axis=-1) - probs_sorted # probability ranked above each
+    # the probability ranked above each token: the running sum shifted one place right (not
+    # cumsum - probs, whose rounding could move the boundary when the first k tokens hold p)
+    mass_before = np.zeros_like(probs_sorted)                     # (B, V)
+    np.cumsum(probs_sorted[:, :-1], axis=-1, out=mass_before[:, 1:])
     keep_sorted = mass_before < p                                 # (B, V) in ranking order
     keep = np.zeros_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)          # back to token-id order

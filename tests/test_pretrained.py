@@ -195,7 +195,7 @@ def test_config_from_hf_reads_the_sizes_and_refuses_what_it_cannot_run():
           "num_hidden_layers": 3, "num_attention_heads": 4, "hidden_size": 32,
           "intermediate_size": 64, "hidden_dropout_prob": 0.0, "layer_norm_eps": 1e-7}
     config = config_from_hf(hf, pooler=False)
-    assert (config.vocab_size, config.max_len, config.n_layer, config.n_head, config.n_embd,
+    assert (config.vocab_size, config.context_length, config.n_layer, config.n_head, config.n_embd,
             config.n_inner, config.eps, config.pooler, config.norm_first) == \
         (99, 40, 3, 4, 32, 64, 1e-7, False, False)
     with pytest.raises(ValueError, match="hidden_act 'gelu'"):

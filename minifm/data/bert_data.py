@@ -22,6 +22,8 @@ code (and Hugging Face): 0 means "B follows A".
 
     data = PretrainingData(story_corpus(2000), tokenizer)
     ids, segments, attention, mlm_labels, nsp_labels = data.get_batch("train", 32, rng)
+
+Lesson: lessons/09_bert.md.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from typing import Sequence
 
 import numpy as np
 
-from minifm.models.bert import IGNORE_INDEX          # label of the positions the MLM loss skips
+from minifm.functional.losses import IGNORE_INDEX    # label of the positions the MLM loss skips
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
+from minifm.validation import check_ids
 
 IS_NEXT, NOT_NEXT = 0, 1    # next-sentence labels, as in the original BERT
 SPLITS = ("train", "val")
@@ -48,16 +51,9 @@ def mask_tokens(input_ids: np.ndarray, rng: np.random.Generator, *, special_ids:
     0.8, a uniformly random non-special id in [0, vocab_size) with probability 0.1, and stays
     itself otherwise. Labels: the original id where chosen, ``IGNORE_INDEX`` elsewhere.
     """
-    if not isinstance(input_ids, np.ndarray) or input_ids.ndim != 2 \
-            or not np.issubdtype(input_ids.dtype, np.integer):
-        raise ValueError(f"mask_tokens expects (B, T) integer ids, got "
-                         f"{getattr(input_ids, 'dtype', type(input_ids).__name__)} "
-                         f"{np.shape(input_ids)}")
+    check_ids(input_ids, "input_ids", vocab_size=vocab_size, ndim=2, axes="(B, T)")
     if not 0.0 < mask_prob < 1.0:
         raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob}")
-    if input_ids.size and (input_ids.min() < 0 or input_ids.max() >= vocab_size):
-        raise ValueError(f"token ids must lie in [0, {vocab_size}), got ids from "
-                         f"{input_ids.min()} to {input_ids.max()}")
     maskable = ~np.isin(input_ids, special_ids)                        # (B, T)
     n_real = maskable.sum(axis=1)                                      # (B,)
     n_chosen = np.where(n_real > 0, np.maximum(1, np.rint(mask_prob * n_real)), 0)
@@ -117,7 +113,7 @@ class PretrainingData:
         for split, firsts in self.firsts.items():
             if len(firsts) == 0:
                 raise ValueError(f"the {split!r} split has no document with two sentences")
-        self.max_len = 2 * L + 3          # the longest possible [CLS] A [SEP] B [SEP]
+        self.longest_pair = 2 * L + 3     # tokens in the longest possible [CLS] A [SEP] B [SEP]
 
     def sample_pairs(self, split: str, batch_size: int, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,11 +167,12 @@ class LabelledTextData:
     """Texts with integer class labels, per split, for fine-tuning a classifier.
 
     splits: {"train": (texts, labels), "val": (texts, labels)}, labels (N,) ints. Each split is
-    tokenised once as ``[CLS] text [SEP]``, truncated to ``max_len`` tokens.
+    tokenised once as ``[CLS] text [SEP]``, truncated to ``context_length`` tokens (the
+    longest input of the model it is for).
     """
 
     def __init__(self, splits: dict[str, tuple[Sequence[str], np.ndarray]],
-                 tokenizer: WordPieceTokenizer, max_len: int):
+                 tokenizer: WordPieceTokenizer, context_length: int):
         if set(splits) != set(SPLITS):
             raise ValueError(f"LabelledTextData needs the splits {SPLITS}, got {sorted(splits)}")
         self.encoded: dict[str, dict[str, np.ndarray]] = {}
@@ -185,7 +182,7 @@ class LabelledTextData:
             if labels.shape != (len(texts),) or not np.issubdtype(labels.dtype, np.integer):
                 raise ValueError(f"split {split!r}: expected {len(texts)} integer labels, got "
                                  f"{labels.dtype} array of shape {labels.shape}")
-            self.encoded[split] = tokenizer.batch_encode(list(texts), max_length=max_len,
+            self.encoded[split] = tokenizer.batch_encode(list(texts), max_length=context_length,
                                                          padding=True, truncation=True)
             self.labels[split] = labels.astype(np.int64)
 

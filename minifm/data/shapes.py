@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from matplotlib.figure import Figure
 
 COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan")
 PALETTE = np.array([                     # (6, 3) RGB, one row per colour name
@@ -47,6 +46,9 @@ PALETTE = np.array([                     # (6, 3) RGB, one row per colour name
 ], dtype=np.float32)
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "bar")
 SIZES = ("small", "large")
+# What guessing scores on a judged image: a random (colour, shape) class, colour, shape.
+CHANCE = {"accuracy": 1 / (len(COLOURS) * len(SHAPES)), "colour": 1 / len(COLOURS),
+          "shape": 1 / len(SHAPES)}
 POSITIONS = ("centre", "left", "right", "top", "bottom")
 POSITION_PHRASES = ("in the centre", "on the left", "on the right", "at the top", "at the bottom")
 POSITION_STEPS = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])  # (x, y) direction, y down
@@ -319,17 +321,3 @@ class ShapesWorld:
         details = self.judge_details(images)
         return details.colour, details.shape
 
-
-def show_images(images: np.ndarray, titles: list[str] | None = None, ncols: int = 8) -> Figure:
-    """A grid of images (N, H, W, 3) with optional titles; save with fig.savefig(path)."""
-    n = len(images)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(1.8 * ncols, 1.9 * nrows))
-    for i, ax in enumerate(fig.subplots(nrows, ncols, squeeze=False).flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(np.clip(images[i], 0, 1), interpolation="nearest")
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=6)
-    return fig

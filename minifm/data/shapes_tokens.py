@@ -7,9 +7,10 @@ Dimensions: B batch, Tt caption tokens (``context_length``), P image tokens per 
     text, codes = data.get_batch("train", 64, rng)    # (B, Tt) int64, (B, P) int64
 
 Every batch is drawn fresh from the world (an endless supply) and its images are turned into codes
-by the image tokenizer (``minifm.tokenizers.image``); captions are word ids padded to the longest
-caption, exactly as CLIP reads them (``minifm.data.shapes_captions``), so both models share one
-caption tokenizer. Splits: "train" draws the training (colour, shape) combinations, "val"
+by the image tokenizer it is given (any ``minifm.tokenizers.image.ImageTokenizer``, fitted by
+``minifm.tasks.image_tokens``: the data layer imports no model); captions are word ids padded to
+the longest caption, exactly as CLIP reads them (``minifm.data.shapes_captions``), so both models
+share one caption tokenizer. Splits: "train" draws the training (colour, shape) combinations, "val"
 (= "seen") new samples of the same combinations, "unseen" the six held-out combinations, "all"
 every combination.
 """
@@ -32,7 +33,8 @@ class ShapesTokenData:
     """``get_batch(split, batch_size, rng) -> (text, codes)``: caption i describes image i.
 
     ``tokenizer`` (captions) defaults to the one ``ShapesCaptionData`` trains on every training
-    caption; ``image_tokenizer`` must match the world's image size.
+    caption; ``image_tokenizer`` must match the world's image size. ``tokenizers`` names both,
+    as a checkpoint stores them.
     """
 
     def __init__(self, image_tokenizer: ImageTokenizer, world: ShapesWorld | None = None,
@@ -44,6 +46,11 @@ class ShapesTokenData:
             raise ValueError(f"the image tokenizer reads {image_tokenizer.image_size} x "
                              f"{image_tokenizer.image_size} images, the world draws {S} x {S}")
         self.image_tokenizer = image_tokenizer
+
+    @property
+    def tokenizers(self) -> dict[str, WordTokenizer | ImageTokenizer]:
+        """{"caption": the word tokenizer, "image": the image tokenizer}."""
+        return {"caption": self.tokenizer, "image": self.image_tokenizer}
 
     @property
     def context_length(self) -> int:

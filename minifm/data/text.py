@@ -11,7 +11,7 @@ The stream is split once, contiguously: the first (1 - val_fraction) of it for t
 rest for validation, so validation text is text the model never trained on (a random split of
 windows would leak overlapping text between the two).
 
-    data = TokenData.from_file("input.txt", tokenizer, block_size=64)
+    data = TokenData.from_file("input.txt", tokenizer, context_length=64)
     x, y = data.get_batch("train", batch_size=12, rng=rng)      # (12, 64) each; y = x shifted
 """
 
@@ -48,8 +48,8 @@ def read_text_file(path: str | os.PathLike) -> str:
 class TokenData:
     """Token ids split into a train and a validation stream, served as random (B, T) windows."""
 
-    def __init__(self, ids: np.ndarray | list[int], block_size: int, val_fraction: float = 0.1):
-        """ids: (N,) ints, the whole tokenised corpus. block_size: T, the window length.
+    def __init__(self, ids: np.ndarray | list[int], context_length: int, val_fraction: float = 0.1):
+        """ids: (N,) ints, the whole tokenised corpus. context_length: T, the window length.
 
         val_fraction: the share of the stream, taken from its end, held out for validation. Each
         split needs at least T + 1 ids (one window and its shifted target).
@@ -58,34 +58,34 @@ class TokenData:
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"TokenData expects a 1-D array of integer token ids, got "
                              f"{ids.dtype} array of shape {ids.shape}")
-        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
-                or block_size < 1:
-            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        if isinstance(context_length, bool) or not isinstance(context_length, (int, np.integer)) \
+                or context_length < 1:
+            raise ValueError(f"context_length must be a positive int, got {context_length!r}")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         n_val = int(round(len(ids) * val_fraction))
-        self.block_size = int(block_size)
+        self.context_length = int(context_length)
         self.splits = {"train": ids[:len(ids) - n_val].astype(np.int64),
                        "val": ids[len(ids) - n_val:].astype(np.int64)}
         for name, stream in self.splits.items():
-            if len(stream) < block_size + 1:
+            if len(stream) < context_length + 1:
                 raise ValueError(
-                    f"the text is too short for block_size={block_size}: its {name} split has "
+                    f"the text is too short for context_length={context_length}: its {name} split has "
                     f"{len(stream)} tokens (of {len(ids)}, val_fraction={val_fraction}) but needs "
-                    f"at least block_size + 1 = {block_size + 1}; use more text or a smaller "
+                    f"at least context_length + 1 = {context_length + 1}; use more text or a smaller "
                     f"block size")
 
     @classmethod
-    def from_text(cls, text: str, tokenizer: Tokenizer, block_size: int,
+    def from_text(cls, text: str, tokenizer: Tokenizer, context_length: int,
                   val_fraction: float = 0.1) -> TokenData:
         """Tokenise ``text`` with ``tokenizer`` and split it."""
-        return cls(np.array(tokenizer.encode(text), dtype=np.int64), block_size, val_fraction)
+        return cls(np.array(tokenizer.encode(text), dtype=np.int64), context_length, val_fraction)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, tokenizer: Tokenizer, block_size: int,
+    def from_file(cls, path: str | os.PathLike, tokenizer: Tokenizer, context_length: int,
                   val_fraction: float = 0.1) -> TokenData:
         """Read a UTF-8 text file (see ``read_text_file``), tokenise it and split it."""
-        return cls.from_text(read_text_file(path), tokenizer, block_size, val_fraction)
+        return cls.from_text(read_text_file(path), tokenizer, context_length, val_fraction)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.splits.values())
@@ -97,7 +97,7 @@ class TokenData:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        stream, T = self.splits[split], self.block_size
+        stream, T = self.splits[split], self.context_length
         starts = rng.integers(0, len(stream) - T, size=batch_size)               # (B,)
         windows = stream[starts[:, None] + np.arange(T + 1)]                     # (B, T + 1)
         return windows[:, :-1], windows[:, 1:]                                   # (B, T) twice

@@ -6,6 +6,7 @@ GELU (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units") is ``y = x * Phi(x
 standard normal CDF. BERT uses the exact form ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``; GPT-2 uses
 the tanh approximation ``Phi(x) ~ (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2``.
 ReLU (Nair & Hinton 2010) is ``y = max(x, 0)``.
+Lesson: lessons/06_feedforward_gelu_residuals.md.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, 
     Returns y: (...) and the cache: (x, tanh value) or (x, Phi(x)); backward reuses either.
     """
     if approximate == "tanh":
+        # plain: t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x**3));  y = 0.5 * x * (1 + t)
         # u = sqrt(2/pi) * (x + 0.044715 x^3), computed as x * (k + k c x^2) in place
         t = x * x
         t *= _SQRT_2_OVER_PI * _TANH_CUBIC
@@ -102,6 +104,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, 
         y *= x                                       # y = 0.5 x (1 + t)
         return y, ("tanh", x, t)
     if approximate == "none":
+        # plain: cdf = (1 + erf(x / sqrt(2))) / 2;  y = x * cdf
         cdf = erf(x * _INV_SQRT_2)
         cdf += 1.0
         cdf *= 0.5                                   # Phi(x) = (1 + erf(x / sqrt 2)) / 2
@@ -116,6 +119,7 @@ def gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         t = saved
         # fwd: y = 0.5 x (1 + t), t = tanh(k (x + c x^3))
         #   =>  dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2)
+        # plain: dx = dout * (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * k * (1 + 3 * c * x**2))
         dx = x * x
         dx *= 3.0 * _TANH_CUBIC * _SQRT_2_OVER_PI
         dx += _SQRT_2_OVER_PI                        # k (1 + 3 c x^2)
@@ -129,6 +133,7 @@ def gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     else:
         cdf = saved
         # fwd: y = x * Phi(x)  =>  dy/dx = Phi(x) + x * phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        # plain: dx = dout * (cdf + x * np.exp(-x**2 / 2) / sqrt(2 * pi))
         dx = x * x
         dx *= -0.5
         np.exp(dx, out=dx)

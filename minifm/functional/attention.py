@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minifm.validation import check_floats
+
 # Far below any real score: exp(MASKED_SCORE - row_max) is exactly 0 in float32 and float64, and
 # (unlike -inf) a fully masked row minus its max is 0, not inf - inf = NaN.
 MASKED_SCORE = -1e9
@@ -40,9 +42,7 @@ class AttentionCache:
 def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                   allowed: np.ndarray | None) -> tuple[int, int, int, int]:
     for name, a in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(a, np.ndarray) or a.ndim != 4:
-            shape = a.shape if isinstance(a, np.ndarray) else type(a).__name__
-            raise ValueError(f"attention expects {name} of shape (B, H, T, D), got {shape}")
+        check_floats(a, f"attention {name}", ndim=4, axes="(B, H, T, D)")
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     if k.shape != (B, H, Tk, D) or v.shape != k.shape:
@@ -92,11 +92,13 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
         raise ValueError(f"attention dropout_p must be in [0, 1), got {dropout_p}")
     scale = q.shape[-1] ** -0.5
 
+    # scores = q @ k^T * scale, kept in the buffer `att`, which the softmax overwrites in place
     att = q @ k.swapaxes(-1, -2)                   # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
     att *= scale
     if allowed is not None:
+        # plain: att = np.where(allowed, att, MASKED_SCORE)
         np.copyto(att, MASKED_SCORE, where=~allowed)
-    # softmax over keys, in place on the score buffer
+    # plain: e = np.exp(att - att.max(-1, keepdims=True));  att = e / e.sum(-1, keepdims=True)
     att -= att.max(axis=-1, keepdims=True)
     np.exp(att, out=att)
     att /= att.sum(axis=-1, keepdims=True)
@@ -122,6 +124,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     elif dropout_keep is not None:
         raise ValueError("dropout_keep was given but dropout_p is 0")
 
+    # plain: y = att_dropped @ v  (written straight into a heads-last buffer, see _heads_last)
     y = np.matmul(att_dropped, v, out=_heads_last(q))      # (B, H, Tq, Tk) @ (B, H, Tk, D)
     return y, AttentionCache(q, k, v, att, att_dropped, keep, dropout_p, scale)
 
@@ -134,6 +137,7 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
                                                  cache.scale)
     # fwd: y = att_dropped @ v  =>  datt_dropped = dy @ v^T,  dv = att_dropped^T @ dy
     datt = dy @ v.swapaxes(-1, -2)                 # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
+    # plain: dv = att_dropped.swapaxes(-1, -2) @ dy
     dv = np.matmul(att_dropped.swapaxes(-1, -2), dy,      # (B, H, Tk, Tq) @ (B, H, Tq, D)
                    out=_heads_last(v))
     # fwd: att_dropped = att * keep / (1 - p)  =>  datt = datt_dropped * keep / (1 - p)
@@ -142,12 +146,15 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
         datt *= 1.0 / (1.0 - p)
     # fwd: att = softmax(scores) over keys  =>  dscores = att * (datt - sum_j(datt * att))
     # Masked keys and fully masked rows have att = 0, so their dscores are exactly 0.
+    # plain: dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True)), in datt's buffer
     dscores = datt
     dscores -= np.vecdot(datt, att)[..., None]     # sum_j(datt * att): (B, H, Tq) -> (B, H, Tq, 1)
     dscores *= att
     # fwd: scores = q @ k^T * scale  =>  dq = dscores @ k * scale,  dk = dscores^T @ q * scale
+    # plain: dq = dscores @ k * scale
     dq = np.matmul(dscores, k, out=_heads_last(q))         # (B, H, Tq, Tk) @ (B, H, Tk, D)
     dq *= scale
+    # plain: dk = dscores.swapaxes(-1, -2) @ q * scale
     dk = np.matmul(dscores.swapaxes(-1, -2), q,           # (B, H, Tk, Tq) @ (B, H, Tq, D)
                    out=_heads_last(k))
     dk *= scale

@@ -2,7 +2,8 @@
 scale the survivors by 1 / (1 - p), so the expected output equals the input and evaluation needs no
 rescaling. In evaluation (or with p = 0) it is the identity.
 
-Dimensions: any shape, written (...).
+Dimensions: any shape, written (...). Used inside attention and the feed-forward network:
+lessons/05_attention.md, lessons/06_feedforward_gelu_residuals.md.
 """
 
 from __future__ import annotations

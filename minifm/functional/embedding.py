@@ -1,11 +1,14 @@
 """Embedding lookup: row ``idx`` of a table, for tokens (wte) and learned positions (wpe).
 
 Dimensions: V rows in the table (vocabulary or positions), C width, N = number of ids.
+Lesson: lessons/01_tokens_and_embeddings.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from minifm.validation import check_ids
 
 
 def embedding_forward(idx: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -14,8 +17,7 @@ def embedding_forward(idx: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, 
     idx: integer array of any shape with values in [0, V); weight: (V, C).
     Returns out: idx.shape + (C,) and the cache for ``embedding_backward``.
     """
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError(f"embedding ids must be integers, got dtype {idx.dtype}")
+    check_ids(idx, "embedding ids", vocab_size=weight.shape[0])   # a -1 would wrap to the last row
     out = weight[idx]                                    # idx.shape -> idx.shape + (C,)
     return out, (idx, weight.shape)
 
@@ -36,5 +38,6 @@ def embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     rows = idx.reshape(-1, 1).astype(np.intp)                    # (N, 1); intp: uint8 * C must not wrap
     flat = (rows * C + np.arange(C)).reshape(-1)                 # (N, 1) + (C,) -> (N*C,)
     # fwd: out[n] = weight[idx[n]]  =>  dweight[idx[n]] += dout[n]
+    # plain: np.add.at(dweight, idx, dout)
     np.add.at(dweight.reshape(-1), flat, dout.reshape(-1))       # (V, C) viewed as (V*C,)
     return dweight

@@ -2,11 +2,14 @@
 
 Dimensions: N = product of the leading dims of ``x`` (e.g. B*T), C_in input width, C_out output
 width. Weights are stored (C_in, C_out) so the forward reads like the maths.
+Lesson: lessons/02_linear_softmax_cross_entropy.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from minifm.validation import check_floats
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
@@ -16,11 +19,9 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
     x: (..., C_in) floating point; w: (C_in, C_out); b: (C_out,) or None.
     Returns y: (..., C_out) and the cache for ``linear_backward``.
     """
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"linear expects floating-point input, got dtype {x.dtype}")
     C_in, C_out = w.shape
-    if x.shape[-1] != C_in:
-        raise ValueError(f"linear expects input with last dim {C_in}, got shape {x.shape}")
+    check_floats(x, "linear input x", last_dim=C_in, axes=f"(..., C_in={C_in})")
+    # plain: y = x @ w + b
     # One 2-D matmul: NumPy runs a stacked (B, T, C) @ (C, C_out) as B separate products.
     y = x.reshape(-1, C_in) @ w                          # (..., C_in) -> (N, C_in) -> (N, C_out)
     if b is not None:

@@ -8,7 +8,8 @@ Cross-entropy of row n with target t_n:
 
 The mean is taken over the rows whose target is not ``ignore_index`` (padding, unmasked BERT
 tokens). Its gradient is the fused ``(softmax(x_n) - onehot(t_n)) / N_valid``.
-Lesson: lessons/02_linear_softmax_cross_entropy.md.
+Lessons: lessons/02_linear_softmax_cross_entropy.md (cross-entropy), lessons/10_clip.md
+(the contrastive loss).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+IGNORE_INDEX = -100   # a target that the cross-entropy skips (padding, unmasked BERT tokens)
 
 
 @dataclass
@@ -48,7 +51,7 @@ def _check_cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: 
                          f"ignore_index={ignore_index}, got {targets[bad].flat[0]}")
 
 
-def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, ignore_index: int = -100
+def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, ignore_index: int = IGNORE_INDEX
                           ) -> tuple[float, CrossEntropyCache]:
     """Mean softmax cross-entropy over the non-ignored targets.
 

@@ -14,21 +14,24 @@ Backward, where n = ||x|| (the usual case): with dn/dx = x / n = y,
 
 i.e. the upstream gradient with its component along y removed, divided by the length: moving x
 along itself does not move y at all. Where the guard is active (n = eps), y = x / eps is linear and
-dx = dy / eps.
+dx = dy / eps. Lesson: lessons/10_clip.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_floats
+
 EPS = 1e-12
 
 
 def l2_normalize_forward(x: np.ndarray, eps: float = EPS) -> tuple[np.ndarray, tuple]:
     """x: (..., E) floating point -> y = x / max(||x||, eps) over the last axis, and the cache."""
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating) or x.ndim < 1:
-        what = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"l2_normalize expects a floating-point array (..., E), got {what}")
+    check_floats(x, "l2_normalize x")
+    if x.ndim < 1:
+        raise ValueError("l2_normalize x must have shape (..., E), got a scalar")
+    # plain: length = np.linalg.norm(x, axis=-1, keepdims=True)
     length = np.sqrt(np.einsum("...e,...e->...", x, x))[..., None]   # (..., E) -> (..., 1)
     active = length > eps                                  # (..., 1) False where the guard holds
     n = np.maximum(length, eps).astype(x.dtype)            # (..., 1)
@@ -40,6 +43,7 @@ def l2_normalize_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dy: (..., E) -> dx: (..., E)."""
     y, n, active = cache
     # fwd: y = x / ||x||  =>  dx = (dy - y (y . dy)) / ||x||
+    # plain: along = (y * dy).sum(axis=-1, keepdims=True)
     along = np.einsum("...e,...e->...", y, dy)[..., None]  # (..., E) -> (..., 1)
     dx = dy - y * (along * active)                         # under the guard: no projection
     dx /= n

@@ -13,7 +13,7 @@ vector with one shared Linear layer. ``patchify`` does the cutting; it only move
 Every input number lands in exactly one output slot, so ``patchify`` is a permutation. The
 gradient of a permutation is the inverse permutation applied to the upstream gradient: the
 backward of ``patchify`` is ``unpatchify``, which also turns patch grids back into images (the
-DALL-E-like model's decoder uses it that way).
+DALL-E-like model's decoder uses it that way). Lesson: lessons/10_clip.md.
 """
 
 from __future__ import annotations

@@ -10,17 +10,19 @@ example (B, C). Two ways, both used by CLIP-like models:
     mean_pool     y[b] = sum_t m[b, t] x[b, t] / sum_t m[b, t]
                                                the average over the real positions (mask m = 1),
                                                so padding does not dilute it
+
+Lesson: lessons/10_clip.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_floats, check_mask
+
 
 def _check_sequence(x: np.ndarray, what: str) -> tuple[int, int, int]:
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or not np.issubdtype(x.dtype, np.floating):
-        got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise ValueError(f"{what} expects a float array x of shape (B, T, C), got {got}")
+    check_floats(x, f"{what} x", ndim=3, axes="(B, T, C)")
     return x.shape
 
 
@@ -53,13 +55,12 @@ def mean_pool_forward(x: np.ndarray, mask: np.ndarray | None = None) -> tuple[np
     if mask is None:
         weights = np.full((B, T), 1.0 / T, dtype=x.dtype)
     else:
-        mask = np.asarray(mask)
-        if mask.shape != (B, T):
-            raise ValueError(f"mean_pool expects a (B, T) = ({B}, {T}) mask, got {mask.shape}")
+        check_mask(mask, "mean_pool mask", shape=(B, T), axes="(B, T)")
         counts = mask.sum(axis=1, keepdims=True)            # (B, 1)
         if (counts == 0).any():
             raise ValueError("mean_pool: a row of the mask has no real position to average")
         weights = (mask / counts).astype(x.dtype)            # (B, T), each row sums to 1
+    # plain: y = (weights[:, :, None] * x).sum(axis=1)
     y = np.einsum("bt,btc->bc", weights, x)                  # (B, T, C) -> (B, C)
     return y, (weights,)
 

@@ -10,6 +10,7 @@ k is a linear map (a rotation in each pair) of the code.
 There is no backward: the table has no parameters and its input (the number of positions) is an
 integer, so nothing upstream of it can receive a gradient. A model adds the table to the token
 embeddings and sends the gradient of that sum to the token embedding alone.
+Lesson: lessons/01_tokens_and_embeddings.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 Dimensions: any shape; the normalised axis (default the last, e.g. the key axis T of attention
 scores (B, H, T, T), or V of logits (B, T, V)) is written ``k`` below.
+Lesson: lessons/02_linear_softmax_cross_entropy.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def softmax_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     y, axis = cache
     # fwd: y_i = exp(x_i) / sum_k exp(x_k)  =>  dy_i/dx_j = y_i (delta_ij - y_j)
     #      =>  dx_j = sum_i dout_i y_i (delta_ij - y_j) = y_j (dout_j - sum_i dout_i y_i)
+    # plain: dx = y * (dout - (dout * y).sum(axis=axis, keepdims=True))
     dx = dout - np.expand_dims(np.vecdot(dout, y, axis=axis), axis)   # (..., k) - (..., 1)
     dx *= y
     return dx

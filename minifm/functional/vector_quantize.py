@@ -9,7 +9,7 @@ Dimensions: N vectors (any leading shape (...)), E vector width, K codebook entr
 
 ``nearest_code`` has no useful gradient: the argmin is piecewise constant, so dz_q/dz = 0 almost
 everywhere. A VQ-VAE trains through it with the straight-through estimator (see
-``minifm.models.vqvae``), and k-means (``minifm.tokenizers.image.kmeans``) uses it as its
+``minifm.models.vqvae``), and k-means (``minifm.tasks.image_tokens.kmeans``) uses it as its
 assignment step. The squared distance expands as ||z||^2 - 2 z.e_k + ||e_k||^2; ||z||^2 is the
 same for every k, so the argmin needs only one (N, E) @ (E, K) matmul.
 
@@ -19,25 +19,20 @@ The mean squared error pair
 
 serves a VQ-VAE three times: reconstruction error, codebook loss ||sg[z] - e||^2 and commitment
 loss ||z - sg[e]||^2. A stop-gradient sg[.] means: that argument is a constant; the caller simply
-drops the gradient ``mse_backward`` returns for it.
+drops the gradient ``mse_backward`` returns for it. Lesson: lessons/11_images_as_tokens.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_floats
+
 
 def _check_codebook(z: np.ndarray, codebook: np.ndarray) -> None:
-    for name, a in (("z", z), ("codebook", codebook)):
-        if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating):
-            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
-            raise TypeError(f"nearest_code expects {name} as a float array, got {got}")
-    if codebook.ndim != 2 or codebook.shape[0] == 0:
-        raise ValueError(f"nearest_code expects a codebook of shape (K, E) with K >= 1, "
-                         f"got {codebook.shape}")
-    if z.ndim < 1 or z.shape[-1] != codebook.shape[1]:
-        raise ValueError(f"nearest_code expects vectors (..., E={codebook.shape[1]}) to match the "
-                         f"codebook's width, got shape {z.shape}")
+    check_floats(codebook, "nearest_code codebook", ndim=2, axes="(K, E)")
+    E = codebook.shape[1]
+    check_floats(z, "nearest_code z", last_dim=E, axes=f"(..., E={E})")
 
 
 def nearest_code(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
@@ -58,13 +53,10 @@ def mse_forward(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple]:
 
     a, b: float arrays of one shape. Returns the loss (a float) and the cache for the backward.
     """
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise TypeError(f"mse expects {name} as a float array, got {got}")
-    if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"mse compares two non-empty arrays of one shape, got {a.shape} and "
-                         f"{b.shape}")
+    check_floats(a, "mse a")
+    check_floats(b, "mse b")
+    if a.shape != b.shape:
+        raise ValueError(f"mse compares two arrays of one shape, got {a.shape} and {b.shape}")
     diff = a - b
     return float(np.mean(diff * diff)), (diff,)
 

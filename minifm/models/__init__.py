@@ -24,9 +24,24 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "gpt": ("minifm.models.gpt", "GPT", "GPTConfig"),
     "bert": ("minifm.models.bert", "BertForPreTraining", "BertConfig"),
     "bert-classifier": ("minifm.models.bert", "BertForSequenceClassification", "BertConfig"),
-    "clip": ("minifm.models.clip", "CLIP", "ClipConfig"),
-    "dalle": ("minifm.models.dalle", "DALLE", "DalleConfig"),
+    "clip": ("minifm.models.clip", "CLIP", "CLIPConfig"),
+    "dalle": ("minifm.models.dalle", "DALLE", "DALLEConfig"),
 }
+
+
+# Config keys renamed since a checkpoint could have been saved: family -> {old name: new name}.
+# ``upgrade_config`` applies them, so a checkpoint in an earlier layout still loads.
+RENAMED_CONFIG_KEYS: dict[str, dict[str, str]] = {
+    "gpt": {"block_size": "context_length"},
+    "bert": {"max_len": "context_length"},
+    "bert-classifier": {"max_len": "context_length"},
+}
+
+
+def upgrade_config(family: str, config_dict: dict[str, Any]) -> dict[str, Any]:
+    """``config_dict`` with every key renamed since it was saved given its current name."""
+    renames = RENAMED_CONFIG_KEYS.get(family, {})
+    return {renames.get(k, k): v for k, v in config_dict.items()}
 
 
 def _as_tuples(value: Any) -> Any:
@@ -49,7 +64,8 @@ def build_model(family: str, config_dict: dict[str, Any], *, rng: np.random.Gene
     module = importlib.import_module(module_path)
     config_class, model_class = getattr(module, config_name), getattr(module, model_name)
     try:
-        config = config_class(**{k: _as_tuples(v) for k, v in config_dict.items()})
+        config = config_class(**{k: _as_tuples(v)
+                                 for k, v in upgrade_config(family, config_dict).items()})
     except TypeError as e:
         raise ValueError(f"config for family {family!r} does not fit {config_name}: {e}") from e
     return model_class(config, rng=rng, dtype=dtype)

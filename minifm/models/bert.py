@@ -24,6 +24,8 @@ puts the LayerNorm after each residual sum (post-LN); ``norm_first=True`` select
 GPT-2), which then needs a final ``ln_f``. Parameter names follow minifm's GPT (``wte``,
 ``h.0.attn.c_attn``, ...); ``minifm.pretrained`` maps real checkpoints onto them with one
 explicit table.
+
+Lesson: lessons/09_bert.md.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minifm.functional.losses import cross_entropy_backward, cross_entropy_forward
+from minifm.functional.losses import IGNORE_INDEX, cross_entropy_backward, cross_entropy_forward
+from minifm.functional.normalize import l2_normalize_forward
+from minifm.functional.pooling import mean_pool_forward
 from minifm.nn.activations import GELU
 from minifm.nn.dropout import Dropout
 from minifm.nn.embedding import Embedding
@@ -41,8 +45,7 @@ from minifm.nn.layernorm import LayerNorm
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module, Parameter
 from minifm.nn.transformer import TransformerBlock
-
-IGNORE_INDEX = -100       # the label of positions the masked-LM loss skips
+from minifm.validation import check_context_length, check_ids, check_mask
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class BertConfig:
     """BERT hyperparameters; the defaults are a classroom model (~0.1M parameters)."""
 
     vocab_size: int = 256         # V: WordPiece vocabulary, the 5 special tokens included
-    max_len: int = 64             # the longest input (T max): rows of wpe
+    context_length: int = 64      # the longest input (T max): rows of wpe
     type_vocab_size: int = 2      # segments: 0 for sentence A, 1 for sentence B
     n_layer: int = 2              # L transformer blocks
     n_head: int = 4               # H attention heads per block
@@ -63,8 +66,8 @@ class BertConfig:
     n_classes: int = 2            # K, for BertForSequenceClassification
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_len", "type_vocab_size", "n_layer", "n_head", "n_embd",
-                     "n_inner", "n_classes"):
+        for name in ("vocab_size", "context_length", "type_vocab_size", "n_layer", "n_head",
+                     "n_embd", "n_inner", "n_classes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"BertConfig.{name} must be a positive int, got {value!r}")
@@ -79,14 +82,14 @@ class BertConfig:
 
 PRESETS: dict[str, BertConfig] = {
     # BERT-base (Devlin et al. 2019), uncased WordPiece vocabulary: 110M parameters
-    "bert-base": BertConfig(vocab_size=30522, max_len=512, n_layer=12, n_head=12, n_embd=768,
-                            n_inner=3072),
+    "bert-base": BertConfig(vocab_size=30522, context_length=512, n_layer=12, n_head=12,
+                            n_embd=768, n_inner=3072),
     # BERT-large: 24 layers, width 1024, 16 heads: 335M parameters
-    "bert-large": BertConfig(vocab_size=30522, max_len=512, n_layer=24, n_head=16, n_embd=1024,
-                             n_inner=4096),
+    "bert-large": BertConfig(vocab_size=30522, context_length=512, n_layer=24, n_head=16,
+                             n_embd=1024, n_inner=4096),
     # all-MiniLM-L6-v2 (Wang et al. 2020, "MiniLM"; sentence-transformers): 6 layers, width 384
-    "minilm-l6": BertConfig(vocab_size=30522, max_len=512, n_layer=6, n_head=12, n_embd=384,
-                            n_inner=1536),
+    "minilm-l6": BertConfig(vocab_size=30522, context_length=512, n_layer=6, n_head=12,
+                            n_embd=384, n_inner=1536),
     # small enough to pre-train on the built-in stories in a minute on a laptop CPU
     "classroom": BertConfig(),
 }
@@ -100,16 +103,16 @@ def count_params(config: BertConfig, head: str | None = None) -> int:
     head None: the encoder ``Bert(config)``; "pretraining": ``BertForPreTraining``;
     "classification": ``BertForSequenceClassification``.
 
-    Embeddings: (V + max_len + segments) x C, plus ln_e (2C). Per block: c_attn (C x 3C + 3C),
-    c_proj (C x C + C), c_fc (C x F + F), mlp.c_proj (F x C + C), ln_1 and ln_2 (2C each).
-    Pooler: C x C + C; ln_f (2C) only when pre-LN. The masked-LM head adds dense (C x C + C),
-    ln (2C) and its bias (V): the decoder matrix is wte itself. NSP adds C x 2 + 2, a classifier
-    C x K + K. BERT-base: 109,482,240 (the encoder with its pooler).
+    Embeddings: (V + context_length + segments) x C, plus ln_e (2C). Per block: c_attn
+    (C x 3C + 3C), c_proj (C x C + C), c_fc (C x F + F), mlp.c_proj (F x C + C), ln_1 and ln_2
+    (2C each). Pooler: C x C + C; ln_f (2C) only when pre-LN. The masked-LM head adds dense
+    (C x C + C), ln (2C) and its bias (V): the decoder matrix is wte itself. NSP adds C x 2 + 2,
+    a classifier C x K + K. BERT-base: 109,482,240 (the encoder with its pooler).
     """
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     C, F, V = config.n_embd, config.n_inner, config.vocab_size
-    embeddings = (V + config.max_len + config.type_vocab_size) * C + 2 * C
+    embeddings = (V + config.context_length + config.type_vocab_size) * C + 2 * C
     per_block = (C * 3 * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C) + 2 * (2 * C)
     n = embeddings + config.n_layer * per_block
     n += 2 * C if config.norm_first else 0
@@ -122,33 +125,17 @@ def count_params(config: BertConfig, head: str | None = None) -> int:
 
 
 def _check_input(config: BertConfig, idx: np.ndarray, token_type_ids: np.ndarray | None,
-                 attention_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+                 attention_mask: np.ndarray | None) -> np.ndarray:
     """Validate the three (B, T) input arrays; returns the segment ids (zeros if None)."""
-    if not isinstance(idx, np.ndarray) or not np.issubdtype(idx.dtype, np.integer):
-        got = idx.dtype if isinstance(idx, np.ndarray) else type(idx).__name__
-        raise TypeError(f"BERT expects input ids as an integer numpy array, got {got}")
-    if idx.ndim != 2 or idx.shape[1] == 0:
-        raise ValueError(f"BERT expects input ids of shape (B, T) with T >= 1, got shape "
-                         f"{idx.shape}" + (" (add a batch axis: ids[None, :])" if idx.ndim == 1
-                                           else ""))
-    B, T = idx.shape
-    if T > config.max_len:
-        raise ValueError(f"sequence length T={T} exceeds max_len={config.max_len} (the model "
-                         "has no position embedding beyond it); truncate the input")
-    for name, a, high in (("input ids", idx, config.vocab_size),
-                          ("token_type_ids", token_type_ids, config.type_vocab_size),
-                          ("attention_mask", attention_mask, 2)):
-        if a is None:
-            continue
-        if not isinstance(a, np.ndarray) or a.shape != (B, T) or not (
-                np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
-            got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise ValueError(f"BERT expects {name} as a (B, T) = {(B, T)} integer array, got {got}")
-        if a.min() < 0 or a.max() >= high:
-            raise ValueError(f"{name} must lie in [0, {high}), got values from {a.min()} to "
-                             f"{a.max()}")
-    segments = np.zeros_like(idx) if token_type_ids is None else token_type_ids
-    return segments, attention_mask
+    check_ids(idx, "input ids", vocab_size=config.vocab_size, ndim=2, axes="(B, T)")
+    check_context_length(idx.shape[1], config.context_length)
+    if attention_mask is not None:
+        check_mask(attention_mask, "attention_mask", shape=idx.shape, axes="(B, T)")
+    if token_type_ids is None:
+        return np.zeros_like(idx)
+    check_ids(token_type_ids, "token_type_ids", vocab_size=config.type_vocab_size,
+              shape=idx.shape, axes="(B, T)")
+    return token_type_ids
 
 
 class Bert(Module):
@@ -166,7 +153,7 @@ class Bert(Module):
         self.config = config
         C = config.n_embd
         self.wte = Embedding(config.vocab_size, C, rng=rng, dtype=dtype)
-        self.wpe = Embedding(config.max_len, C, rng=rng, dtype=dtype)
+        self.wpe = Embedding(config.context_length, C, rng=rng, dtype=dtype)
         self.wse = Embedding(config.type_vocab_size, C, rng=rng, dtype=dtype)
         self.ln_e = LayerNorm(C, config.eps, dtype=dtype)
         self.drop = Dropout(config.dropout, rng=rng)
@@ -181,14 +168,14 @@ class Bert(Module):
                 attention_mask: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """idx, token_type_ids (default all 0), attention_mask (1 = real token, default all 1):
-        (B, T) ints with T <= max_len. Returns hidden (B, T, C) and pooled (B, C) (None
+        (B, T) ints with T <= context_length. Returns hidden (B, T, C) and pooled (B, C) (None
         without a pooler)."""
-        segments, mask = _check_input(self.config, idx, token_type_ids, attention_mask)
+        segments = _check_input(self.config, idx, token_type_ids, attention_mask)
         B, T = idx.shape
         x = self.wte(idx) + self.wpe(np.arange(T)) + self.wse(segments)   # (B, T, C)
         x = self.drop(self.ln_e(x))
         for block in self.h:
-            x = block(x, mask)
+            x = block(x, attention_mask)
         if self.ln_f is not None:
             x = self.ln_f(x)
         pooled = None
@@ -231,13 +218,13 @@ class Bert(Module):
         """Mean of the hidden states over the real tokens, L2-normalised: (B, C).
 
         This is how sentence-transformers pools all-MiniLM-L6-v2 (Reimers & Gurevych 2019,
-        "Sentence-BERT"), so dot products of these rows are cosine similarities.
+        "Sentence-BERT"), so dot products of these rows are cosine similarities. The two steps
+        are ``minifm.functional``'s ``mean_pool`` and ``l2_normalize``, as in CLIP (lesson 10).
         """
         hidden = self.encode(idx, token_type_ids, attention_mask)       # (B, T, C)
-        real = (np.ones(idx.shape) if attention_mask is None else attention_mask)
-        real = real.astype(hidden.dtype)[:, :, None]                    # (B, T) -> (B, T, 1)
-        mean = (hidden * real).sum(axis=1) / np.maximum(real.sum(axis=1), 1e-9)   # (B, C)
-        return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        mean, _ = mean_pool_forward(hidden, attention_mask)            # (B, T, C) -> (B, C)
+        embedding, _ = l2_normalize_forward(mean)                      # (B, C), unit rows
+        return embedding
 
 
 class MaskedLMHead(Module):

@@ -1,5 +1,5 @@
 """CLIP: an image encoder and a text encoder trained to agree (Radford et al. 2021, "Learning
-Transferable Visual Models From Natural Language Supervision").
+Transferable Visual Models From Natural Language Supervision"). Lesson: lessons/10_clip.md.
 
 Dimensions: B batch (B image-caption pairs), H = W image side, Ch channels, P patches,
 T caption tokens, C width of a tower, V vocabulary, E width of the joint embedding, L layers.
@@ -43,13 +43,15 @@ from minifm.nn.losses import ContrastiveLoss
 from minifm.nn.module import Module, Parameter
 from minifm.nn.patch_embedding import PatchEmbedding
 from minifm.nn.transformer import TransformerBlock
+from minifm.validation import (check_context_length, check_floats, check_ids,
+                               check_right_padded)
 
 IMAGE_POOLS = ("cls", "mean")   # the class token (ViT, CLIP) or the mean over patches
 TEXT_POOLS = ("eot", "mean")    # the last real token (CLIP) or the mean over real tokens
 
 
 @dataclass(frozen=True)
-class ClipConfig:
+class CLIPConfig:
     """CLIP hyperparameters; the defaults suit 16 x 16 shapes-world images and their captions."""
 
     image_size: int = 16          # H = W
@@ -77,36 +79,36 @@ class ClipConfig:
                      "text_heads", "embed_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ClipConfig.{name} must be a positive int, got {value!r}")
+                raise ValueError(f"CLIPConfig.{name} must be a positive int, got {value!r}")
         if self.image_size % self.patch_size:
-            raise ValueError(f"ClipConfig: image_size={self.image_size} must be divisible by "
+            raise ValueError(f"CLIPConfig: image_size={self.image_size} must be divisible by "
                              f"patch_size={self.patch_size}")
         for width, heads in (("vision_width", "vision_heads"), ("text_width", "text_heads")):
             if getattr(self, width) % getattr(self, heads):
-                raise ValueError(f"ClipConfig: {width}={getattr(self, width)} must be divisible "
+                raise ValueError(f"CLIPConfig: {width}={getattr(self, width)} must be divisible "
                                  f"by {heads}={getattr(self, heads)}")
         if self.image_pool not in IMAGE_POOLS or self.text_pool not in TEXT_POOLS:
-            raise ValueError(f"ClipConfig: image_pool must be one of {IMAGE_POOLS} and text_pool "
+            raise ValueError(f"CLIPConfig: image_pool must be one of {IMAGE_POOLS} and text_pool "
                              f"one of {TEXT_POOLS}, got {self.image_pool!r}, {self.text_pool!r}")
         if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"ClipConfig.pad_id must be in [0, {self.vocab_size}), "
+            raise ValueError(f"CLIPConfig.pad_id must be in [0, {self.vocab_size}), "
                              f"got {self.pad_id}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"ClipConfig.dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(f"CLIPConfig.dropout must be in [0, 1), got {self.dropout}")
 
 
-PRESETS: dict[str, ClipConfig] = {
+PRESETS: dict[str, CLIPConfig] = {
     # OpenAI's CLIP ViT-B/32: 224 x 224 images in 7 x 7 patches of 32; 151,277,313 parameters
-    "vit-b-32": ClipConfig(image_size=224, patch_size=32, vision_width=768, vision_layers=12,
+    "vit-b-32": CLIPConfig(image_size=224, patch_size=32, vision_width=768, vision_layers=12,
                            vision_heads=12, vocab_size=49408, context_length=77, text_width=512,
                            text_layers=12, text_heads=8, embed_dim=512, image_pool="cls",
                            text_pool="eot"),
     # trains on the shapes world in a few minutes on a laptop CPU
-    "classroom": ClipConfig(),
+    "classroom": CLIPConfig(),
 }
 
 
-def count_params(config: ClipConfig) -> int:
+def count_params(config: CLIPConfig) -> int:
     """The number of parameters of ``CLIP(config)``, from the formula (nothing is allocated).
 
     A block of width C: ln_1, ln_2 (2C each), c_attn (C x 3C + 3C), c_proj (C x C + C),
@@ -133,7 +135,7 @@ class VisionTransformer(Module):
     """The image tower: children ``patch_embed``, ``class_embedding`` (with the "cls" pool),
     ``wpe``, ``ln_pre``, ``h.{i}``, ``ln_post``, ``proj``. images (B, H, W, Ch) -> (B, E)."""
 
-    def __init__(self, config: ClipConfig, *, rng: np.random.Generator, dtype: type = np.float32):
+    def __init__(self, config: CLIPConfig, *, rng: np.random.Generator, dtype: type = np.float32):
         C, self.pool = config.vision_width, config.image_pool
         self.patch_embed = PatchEmbedding(config.image_size, config.patch_size, config.channels,
                                           C, bias=False, rng=rng, dtype=dtype)
@@ -187,7 +189,7 @@ class TextTransformer(Module):
     """The text tower: children ``wte``, ``wpe``, ``h.{i}`` (causal), ``ln_f``, ``proj``.
     tokens (B, T) -> (B, E)."""
 
-    def __init__(self, config: ClipConfig, *, rng: np.random.Generator, dtype: type = np.float32):
+    def __init__(self, config: CLIPConfig, *, rng: np.random.Generator, dtype: type = np.float32):
         C, self.pool, self.pad_id = config.text_width, config.text_pool, config.pad_id
         self.wte = Embedding(config.vocab_size, C, rng=rng, dtype=dtype)
         self.wpe = Embedding(config.context_length, C, rng=rng, dtype=dtype)
@@ -232,7 +234,7 @@ class CLIP(Module):
     ``encode_image`` / ``encode_text`` give unit-length embeddings for inference.
     """
 
-    def __init__(self, config: ClipConfig, *, rng: np.random.Generator, dtype: type = np.float32):
+    def __init__(self, config: CLIPConfig, *, rng: np.random.Generator, dtype: type = np.float32):
         self.config = config
         self.visual = VisionTransformer(config, rng=rng, dtype=dtype)
         self.text = TextTransformer(config, rng=rng, dtype=dtype)
@@ -250,31 +252,15 @@ class CLIP(Module):
 
     # ---- input checks -------------------------------------------------------------------------
     def _check_images(self, images: np.ndarray) -> None:
-        cfg, S = self.config, self.config.image_size
-        if not isinstance(images, np.ndarray) or images.ndim != 4 \
-                or images.shape[1:] != (S, S, cfg.channels) or len(images) == 0:
-            shape = images.shape if isinstance(images, np.ndarray) else type(images).__name__
-            raise ValueError(f"CLIP expects images of shape (B, {S}, {S}, {cfg.channels}) with "
-                             f"B >= 1, got {shape}")
-        if images.dtype != self.dtype:
-            raise TypeError(f"CLIP expects images of dtype {self.dtype} (the model's), got "
-                            f"{images.dtype}; convert with images.astype(np.{self.dtype})")
+        S, Ch = self.config.image_size, self.config.channels
+        check_floats(images, "images", shape=(None, S, S, Ch), axes=f"(B, {S}, {S}, {Ch})",
+                     dtype=self.dtype)
 
     def _check_tokens(self, tokens: np.ndarray) -> None:
         cfg = self.config
-        if not isinstance(tokens, np.ndarray) or not np.issubdtype(tokens.dtype, np.integer):
-            got = tokens.dtype if isinstance(tokens, np.ndarray) else type(tokens).__name__
-            raise TypeError(f"CLIP expects tokens as an integer numpy array of ids, got {got}")
-        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= cfg.context_length or len(tokens) == 0:
-            raise ValueError(f"CLIP expects tokens of shape (B, T) with B >= 1 and "
-                             f"1 <= T <= context_length={cfg.context_length}, got {tokens.shape}")
-        if tokens.min() < 0 or tokens.max() >= cfg.vocab_size:
-            bad = tokens[(tokens < 0) | (tokens >= cfg.vocab_size)].flat[0]
-            raise ValueError(f"tokens hold id {bad}, outside the vocabulary [0, {cfg.vocab_size})")
-        real = tokens != cfg.pad_id
-        if not real[:, 0].all() or (real[:, 1:] & ~real[:, :-1]).any():
-            raise ValueError(f"every caption must start with a real token and have its padding "
-                             f"(pad_id={cfg.pad_id}) only at the end")
+        check_ids(tokens, "tokens", vocab_size=cfg.vocab_size, ndim=2, axes="(B, T)")
+        check_context_length(tokens.shape[1], cfg.context_length)
+        check_right_padded(tokens, cfg.pad_id, "tokens")
 
     # ---- training forward and backward ----------------------------------------------------------
     def forward(self, images: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, float]:
@@ -304,12 +290,8 @@ class CLIP(Module):
 
     # ---- inference ------------------------------------------------------------------------------
     def _infer(self, tower: Module, x: np.ndarray) -> np.ndarray:
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             emb, _ = l2_normalize_forward(tower(x))
-        finally:
-            self.train(was_training)
         self._cache = None     # an inference pass: a backward now would mix passes, so it fails
         return emb
 

@@ -1,6 +1,8 @@
 """A DALL-E-like text-to-image model: one decoder-only transformer over caption tokens followed by
 image tokens (Ramesh et al. 2021, "Zero-Shot Text-to-Image Generation").
 
+Lesson: lessons/11_images_as_tokens.md.
+
 Dimensions: B batch, Tt caption tokens (padded), P image tokens, T = Tt + P model positions,
 C width, V joint vocabulary, Vt text vocabulary, Vi image vocabulary (codebook size), L layers.
 
@@ -14,18 +16,23 @@ over a joint vocabulary with separate ranges for text and image:
 
     sequence  = [caption (Tt)] [<image>] [codes (P)]           learned positions cover all of it
     input idx = the sequence without its last code              (B, T), T = Tt + P
-    x = GPT trunk(idx)                                          (B, T, C) causal, pre-LN
+    x = transformer.hidden(idx)                                 (B, T, C) the GPT trunk
     image logits at positions Tt .. Tt+P-1 = x @ wte[image rows]^T       (B, P, Vi)
     loss = CE(image logits, codes) + text_loss_weight * CE(text logits, caption[1:])
 
 Position Tt (the <image> token) predicts the first code, position Tt + i predicts code i, each
 over the image codes only; the optional text loss has positions 0 .. Tt-2 predict the next
 caption word over the text ids only, skipping [PAD] targets. (DALL-E weighs the text and image
-losses 1/8 and 7/8.) The output head is tied to ``wte`` as in GPT.
+losses 1/8 and 7/8.) Both heads are tied to the trunk's ``wte`` as GPT's own LM head is.
+
+The model *has* a GPT (``self.transformer``, as in Hugging Face's ``GPT2LMHeadModel``), it is not
+one: it calls the trunk's forward/backward pair ``hidden`` / ``backward_hidden`` and, to generate,
+``hidden_cached``, and puts its own heads on top. Its parameters are therefore named
+``transformer.wte.weight``, ``transformer.h.0.attn.c_attn.weight``, ...
 
 Generation (``generate``) feeds the caption and <image>, then samples P codes one at a time with
 temperature, top-k and top-p (``minifm.sampling.sample``) from the image logits only, using the
-KV cache of ``minifm.models.gpt.GPT``; the image tokenizer decodes the codes to pixels.
+KV cache of the trunk; the image tokenizer decodes the codes to pixels.
 """
 
 from __future__ import annotations
@@ -35,15 +42,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minifm.functional.losses import cross_entropy_backward, cross_entropy_forward
+from minifm.functional.losses import IGNORE_INDEX, cross_entropy_backward, cross_entropy_forward
 from minifm.models.gpt import GPT, GPTConfig
+from minifm.nn.module import Module
 from minifm.sampling import sample
-
-IGNORE = -100      # cross-entropy target to skip (caption padding)
+from minifm.validation import check_ids
 
 
 @dataclass(frozen=True)
-class DalleConfig:
+class DALLEConfig:
     """Text-to-image transformer hyperparameters; defaults fit shapes-world captions and an 8 x 8
     grid of image codes (2 x 2 patches of a 16 x 16 image)."""
 
@@ -60,22 +67,26 @@ class DalleConfig:
     pad_id: int = 0               # caption padding: never a text-loss target
 
     def __post_init__(self) -> None:
-        for name in ("text_vocab_size", "text_length", "image_vocab_size", "image_tokens",
-                     "n_layer", "n_head", "n_embd"):
+        for name in ("text_vocab_size", "text_length", "image_vocab_size", "image_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DalleConfig.{name} must be a positive int, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"DalleConfig: n_embd={self.n_embd} must be divisible by "
-                             f"n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"DalleConfig.dropout must be in [0, 1), got {self.dropout}")
+                raise ValueError(f"DALLEConfig.{name} must be a positive int, got {value!r}")
         if not (self.text_loss_weight >= 0 and math.isfinite(self.text_loss_weight)):
-            raise ValueError(f"DalleConfig.text_loss_weight must be >= 0, "
+            raise ValueError(f"DALLEConfig.text_loss_weight must be >= 0, "
                              f"got {self.text_loss_weight}")
         if not 0 <= self.pad_id < self.text_vocab_size:
-            raise ValueError(f"DalleConfig.pad_id must be in [0, {self.text_vocab_size}), "
+            raise ValueError(f"DALLEConfig.pad_id must be in [0, {self.text_vocab_size}), "
                              f"got {self.pad_id}")
+        try:                          # the trunk checks its own sizes (n_layer, n_head, ...)
+            self.trunk_config()
+        except ValueError as e:
+            raise ValueError(f"DALLEConfig (its GPT trunk): {e}") from e
+
+    def trunk_config(self) -> GPTConfig:
+        """The GPT over the joint sequence: V = Vt + 1 + Vi ids, T = Tt + P positions."""
+        return GPTConfig(vocab_size=self.vocab_size, context_length=self.context_length,
+                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         dropout=self.dropout, bias=self.bias)
 
     @property
     def image_start_id(self) -> int:
@@ -93,47 +104,34 @@ class DalleConfig:
         return self.text_vocab_size + 1 + self.image_vocab_size
 
     @property
-    def block_size(self) -> int:
+    def context_length(self) -> int:
         """T = Tt + P: the model never sees the last code as input."""
         return self.text_length + self.image_tokens
 
 
-class DALLE(GPT):
-    """A GPT over [caption][<image>][image codes]; children as in GPT (``wte``, ``wpe``, ``drop``,
-    ``h.{i}``, ``ln_f``).
+class DALLE(Module):
+    """A GPT trunk over [caption][<image>][image codes] with an image head and a caption head,
+    both tied to the trunk's ``wte``. Child: ``transformer`` (a ``GPT``).
 
     ``image_logits, loss = model(text, codes)`` then ``model.backward()``;
     ``model.generate(text, ...)`` samples codes for each caption row.
     """
 
-    def __init__(self, config: DalleConfig, *, rng: np.random.Generator,
+    def __init__(self, config: DALLEConfig, *, rng: np.random.Generator,
                  dtype: type = np.float32):
-        super().__init__(GPTConfig(vocab_size=config.vocab_size, block_size=config.block_size,
-                                   n_layer=config.n_layer, n_head=config.n_head,
-                                   n_embd=config.n_embd, dropout=config.dropout,
-                                   bias=config.bias), rng=rng, dtype=dtype)
-        self.config = config          # a DalleConfig (checkpoints rebuild the model from it)
+        self.config = config
+        self.transformer = GPT(config.trunk_config(), rng=rng, dtype=dtype)
 
     # ---- input checks ----------------------------------------------------------------------------
-    def _check_ids_in(self, ids: np.ndarray, what: str, length: int, high: int) -> None:
-        if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
-            got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
-            raise TypeError(f"DALLE expects {what} as an integer numpy array, got {got}")
-        if ids.ndim != 2 or ids.shape[1] != length or len(ids) == 0:
-            raise ValueError(f"DALLE expects {what} of shape (B, {length}) with B >= 1, got "
-                             f"{ids.shape}")
-        if ids.min() < 0 or ids.max() >= high:
-            bad = ids[(ids < 0) | (ids >= high)].flat[0]
-            raise ValueError(f"{what} hold id {bad}, outside [0, {high})")
-
     def _check_text(self, text: np.ndarray) -> None:
         cfg = self.config
-        self._check_ids_in(text, "text (caption ids, padded)", cfg.text_length,
-                           cfg.text_vocab_size)
+        check_ids(text, "text (caption ids, padded)", vocab_size=cfg.text_vocab_size,
+                  shape=(None, cfg.text_length), axes=f"(B, {cfg.text_length})")
 
     def _check_codes(self, codes: np.ndarray) -> None:
         cfg = self.config
-        self._check_ids_in(codes, "codes (image tokens)", cfg.image_tokens, cfg.image_vocab_size)
+        check_ids(codes, "codes (image tokens)", vocab_size=cfg.image_vocab_size,
+                  shape=(None, cfg.image_tokens), axes=f"(B, {cfg.image_tokens})")
 
     def sequence(self, text: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """[text][<image>][codes + image_offset]: (B, Tt), (B, n) -> (B, Tt + 1 + n) joint ids."""
@@ -141,16 +139,15 @@ class DALLE(GPT):
         start = np.full((len(text), 1), cfg.image_start_id, dtype=np.int64)
         return np.concatenate([text, start, codes + cfg.image_offset], axis=1)
 
-    # ---- training forward and backward -----------------------------------------------------------
-    def _hidden(self, idx: np.ndarray) -> np.ndarray:
-        """The GPT trunk: joint ids (B, T) -> final hidden states (B, T, C), caches kept."""
-        tok = self.wte(idx)                                   # (B, T) -> (B, T, C)
-        pos = self.wpe(np.arange(idx.shape[1]))               # (T,) -> (T, C)
-        x = self.drop(tok + pos)
-        for block in self.h:
-            x = block(x)
-        return self.ln_f(x)
+    def image_head(self, x: np.ndarray) -> np.ndarray:
+        """The image head: hidden states (..., C) -> logits over the image codes (..., Vi)."""
+        return x @ self.transformer.wte.weight.data[self.config.image_offset:].T   # (C, Vi)
 
+    def text_head(self, x: np.ndarray) -> np.ndarray:
+        """The caption head: hidden states (..., C) -> logits over the text ids (..., Vt)."""
+        return x @ self.transformer.wte.weight.data[:self.config.text_vocab_size].T   # (C, Vt)
+
+    # ---- training forward and backward -----------------------------------------------------------
     def forward(self, text: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, float]:
         """text: (B, Tt) caption ids; codes: (B, P) image codes. Returns the image logits
         (B, P, Vi) (row i predicts code i from the caption and codes < i) and the loss."""
@@ -160,16 +157,15 @@ class DALLE(GPT):
             raise ValueError(f"DALLE needs one caption per image: got {len(text)} caption rows "
                              f"and {len(codes)} code rows")
         cfg = self.config
-        Tt, Vt, off = cfg.text_length, cfg.text_vocab_size, cfg.image_offset
-        x = self._hidden(self.sequence(text, codes[:, :-1]))  # (B, T, C), T = Tt + P
-        wte = self.wte.weight.data
-        image_logits = x[:, Tt:] @ wte[off:].T                # (B, P, C) @ (C, Vi) -> (B, P, Vi)
+        Tt = cfg.text_length
+        x = self.transformer.hidden(self.sequence(text, codes[:, :-1]))   # (B, T, C), T = Tt + P
+        image_logits = self.image_head(x[:, Tt:])             # (B, P, C) -> (B, P, Vi)
         loss, image_cache = cross_entropy_forward(image_logits, codes)
         text_cache = None
         if cfg.text_loss_weight > 0:
-            text_logits = x[:, :Tt - 1] @ wte[:Vt].T          # (B, Tt-1, C) @ (C, Vt)
-            targets = np.where(text[:, 1:] == cfg.pad_id, IGNORE, text[:, 1:])   # (B, Tt-1)
-            text_loss, text_cache = cross_entropy_forward(text_logits, targets, IGNORE)
+            text_logits = self.text_head(x[:, :Tt - 1])       # (B, Tt-1, C) -> (B, Tt-1, Vt)
+            targets = np.where(text[:, 1:] == cfg.pad_id, IGNORE_INDEX, text[:, 1:])   # (B, Tt-1)
+            text_loss, text_cache = cross_entropy_forward(text_logits, targets, IGNORE_INDEX)
             loss += cfg.text_loss_weight * text_loss
         self._cache = (x, image_cache, text_cache)
         return image_logits, loss
@@ -180,7 +176,7 @@ class DALLE(GPT):
         cfg = self.config
         Tt, Vt, off = cfg.text_length, cfg.text_vocab_size, cfg.image_offset
         B, T, C = x.shape
-        wte = self.wte.weight
+        wte = self.transformer.wte.weight
         dx = np.zeros_like(x)
         # fwd: image_logits = x[:, Tt:] @ wte[off:]^T  =>  dx[:, Tt:] = dlogits @ wte[off:],
         #      dwte[off:] += dlogits^T @ x[:, Tt:]
@@ -194,13 +190,8 @@ class DALLE(GPT):
             dx[:, :Tt - 1] = dlogits @ wte.data[:Vt]
             wte.grad[:Vt] += dlogits.reshape(B * (Tt - 1), -1).T \
                 @ x[:, :Tt - 1].reshape(B * (Tt - 1), C)
-        dx = self.ln_f.backward(dx)
-        for block in reversed(self.h):
-            dx = block.backward(dx)
-        dx = self.drop.backward(dx)
-        # fwd: x = tok + pos  =>  dpos = dx summed over the batch, dtok = dx
-        self.wpe.backward(dx.sum(axis=0))                     # (B, T, C) -> (T, C)
-        self.wte.backward(dx)
+        # fwd: x = transformer.hidden(sequence)  =>  the trunk's backward (it adds to wte.grad too)
+        self.transformer.backward_hidden(dx)
 
     # ---- generation ------------------------------------------------------------------------------
     def generate(self, text: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
@@ -217,22 +208,17 @@ class DALLE(GPT):
         """
         self._check_text(text)
         rng = rng if rng is not None else np.random.default_rng()
-        cfg = self.config
+        cfg, gpt = self.config, self.transformer
         B, P, off = len(text), cfg.image_tokens, cfg.image_offset
         codes = np.zeros((B, P), dtype=np.int64)
-        was_training = self.training
-        self.eval()
-        try:
-            caches = ([block.attn.new_cache(B, cfg.block_size) for block in self.h]
-                      if use_cache else [])
+        caches = [block.attn.new_cache(B, cfg.context_length) for block in gpt.h] \
+            if use_cache else []
+        with self.evaluating():
             for i in range(P):
-                if use_cache:        # feed what the cache lacks: [text][<image>], then one code
+                if use_cache:    # feed what the cache lacks: [text][<image>], then one code
                     new = self.sequence(text, codes[:, :0]) if i == 0 else codes[:, i - 1:i] + off
-                    logits = self._logits_cached(new, caches)[:, off:]   # (B, V) -> (B, Vi)
-                else:                # the whole prefix [text][<image>][codes < i], every step
-                    x = self._hidden(self.sequence(text, codes[:, :i]))[:, -1]   # (B, C)
-                    logits = x @ self.wte.weight.data[off:].T                    # (B, Vi)
-                codes[:, i] = sample(logits, rng, temperature, top_k, top_p)
-        finally:
-            self.train(was_training)
+                    x = gpt.hidden_cached(new, caches)                           # (B, C)
+                else:            # the whole prefix [text][<image>][codes < i], every step
+                    x = gpt.hidden(self.sequence(text, codes[:, :i]))[:, -1]   # -> (B, C)
+                codes[:, i] = sample(self.image_head(x), rng, temperature, top_k, top_p)
         return codes

@@ -14,6 +14,8 @@ two uses of one matrix sum, which is all weight tying needs (Press & Wolf 2017).
 
 Generation (``generate``) predicts one token at a time; with ``use_cache=True`` each block keeps
 the keys and values of past positions (a KV cache) so a step costs one position, not T.
+
+Lesson: lessons/08_gpt.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from minifm.nn.layernorm import LayerNorm
 from minifm.nn.module import Module
 from minifm.nn.transformer import TransformerBlock
 from minifm.sampling import sample
+from minifm.validation import check_context_length, check_ids
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class GPTConfig:
     """GPT hyperparameters; the defaults are a classroom model (~0.1M parameters)."""
 
     vocab_size: int = 65          # V: 65 is the character set of tiny Shakespeare
-    block_size: int = 32          # the longest context (T max): rows of wpe
+    context_length: int = 32          # the longest context (T max): rows of wpe
     n_layer: int = 2              # L transformer blocks
     n_head: int = 2               # H attention heads per block
     n_embd: int = 64              # C model width; head size D = C / H, MLP width F = 4C
@@ -46,7 +49,7 @@ class GPTConfig:
     bias: bool = True             # biases in the Linear layers (LayerNorms always have one)
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
@@ -59,13 +62,13 @@ class GPTConfig:
 
 PRESETS: dict[str, GPTConfig] = {
     # GPT-2 small (Radford et al. 2019): 124M parameters, the GPT-2 byte-level BPE vocabulary
-    "gpt2": GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768,
+    "gpt2": GPTConfig(vocab_size=50257, context_length=1024, n_layer=12, n_head=12, n_embd=768,
                       dropout=0.1),
     # GPT-3 175B (Brown et al. 2020, Table 2.1): counted, never allocated (~700 GB in float32)
-    "gpt3-175b": GPTConfig(vocab_size=50257, block_size=2048, n_layer=96, n_head=96,
+    "gpt3-175b": GPTConfig(vocab_size=50257, context_length=2048, n_layer=96, n_head=96,
                            n_embd=12288, dropout=0.1),
     # nanoGPT's "baby GPT" for a CPU, on tiny Shakespeare's 65 characters
-    "baby": GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),
+    "baby": GPTConfig(vocab_size=65, context_length=64, n_layer=4, n_head=4, n_embd=128),
     # small enough to train in seconds in a classroom
     "classroom": GPTConfig(),
 }
@@ -76,13 +79,13 @@ def count_params(config: GPTConfig) -> int:
 
     Per block: ln_1 and ln_2 (2C each), attn.c_attn (C x 3C + 3C), attn.c_proj (C x C + C),
     mlp.c_fc (C x 4C + 4C), mlp.c_proj (4C x C + C): 12 C^2 + 13 C with biases, 12 C^2 + 4 C
-    without. Plus wte (V x C, shared with the output head, so counted once), wpe (block_size x C)
+    without. Plus wte (V x C, shared with the output head, so counted once), wpe (context_length x C)
     and ln_f (2C). GPT-2 small: 124,439,808.
     """
     C, L = config.n_embd, config.n_layer
     linear_biases = 3 * C + C + 4 * C + C if config.bias else 0
     per_block = 2 * C + (C * 3 * C) + (C * C) + 2 * C + (C * 4 * C) + (4 * C * C) + linear_biases
-    return config.vocab_size * C + config.block_size * C + L * per_block + 2 * C
+    return config.vocab_size * C + config.context_length * C + L * per_block + 2 * C
 
 
 class GPT(Module):
@@ -95,7 +98,7 @@ class GPT(Module):
         self.config = config
         C, L = config.n_embd, config.n_layer
         self.wte = Embedding(config.vocab_size, C, rng=rng, dtype=dtype)
-        self.wpe = Embedding(config.block_size, C, rng=rng, dtype=dtype)
+        self.wpe = Embedding(config.context_length, C, rng=rng, dtype=dtype)
         self.drop = Dropout(config.dropout, rng=rng)
         self.h = [TransformerBlock(C, config.n_head, 4 * C, causal=True, norm_first=True,
                                    dropout=config.dropout, bias=config.bias, rng=rng, dtype=dtype)
@@ -115,36 +118,17 @@ class GPT(Module):
 
     # ---- training forward and backward -----------------------------------------------------------
     def _check_ids(self, idx: np.ndarray, what: str) -> None:
-        if not isinstance(idx, np.ndarray) or not np.issubdtype(idx.dtype, np.integer):
-            got = idx.dtype if isinstance(idx, np.ndarray) else type(idx).__name__
-            raise TypeError(f"GPT expects {what} as an integer numpy array of token ids, got {got}")
-        if idx.ndim != 2 or idx.size == 0:
-            raise ValueError(f"GPT expects {what} of shape (B, T) with T >= 1, got shape "
-                             f"{idx.shape}" + (" (add a batch axis: ids[None, :])"
-                                               if idx.ndim == 1 else ""))
-        V = self.config.vocab_size
-        if idx.min() < 0 or idx.max() >= V:
-            bad = idx[(idx < 0) | (idx >= V)].flat[0]
-            raise ValueError(f"{what} holds token id {bad}, outside the vocabulary [0, {V})")
+        check_ids(idx, what, vocab_size=self.config.vocab_size, ndim=2, axes="(B, T)")
 
     def forward(self, idx: np.ndarray, targets: np.ndarray | None = None
                 ) -> tuple[np.ndarray, float | None]:
-        """idx: (B, T) int ids with T <= block_size; targets: optional (B, T) int next-token ids
-        (or -100 to ignore a position). Returns logits (B, T, V) and the mean loss (None without
-        targets)."""
-        self._check_ids(idx, "idx")
-        B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"sequence length T={T} exceeds block_size={self.config.block_size} "
-                             "(the model has no position embedding beyond it); crop the input")
-        tok = self.wte(idx)                                   # (B, T) -> (B, T, C)
-        pos = self.wpe(np.arange(T))                          # (T,) -> (T, C)
-        x = self.drop(tok + pos)                              # (B, T, C)
-        for block in self.h:
-            x = block(x)
-        x = self.ln_f(x)
+        """idx: (B, T) int ids with T <= context_length; targets: optional (B, T) int next-token
+        ids (or IGNORE_INDEX to skip a position). Returns logits (B, T, V) and the mean loss (None
+        without targets)."""
+        x = self.hidden(idx)                                  # (B, T) -> (B, T, C)
+        B, T, C = x.shape
         # one 2-D product (see functional/linear.py): (BT, C) @ (C, V) -> (BT, V) -> (B, T, V)
-        logits = (x.reshape(B * T, -1) @ self.wte.weight.data.T).reshape(B, T, -1)
+        logits = (x.reshape(B * T, C) @ self.wte.weight.data.T).reshape(B, T, -1)
         loss, ce_cache = None, None
         if targets is not None:
             loss, ce_cache = cross_entropy_forward(logits, targets)
@@ -162,7 +146,30 @@ class GPT(Module):
         # fwd: logits = x @ wte^T  =>  dx = dlogits @ wte,  dwte += dlogits^T @ x (the tied head)
         wte = self.wte.weight
         wte.grad += dlogits.T @ x.reshape(B * T, C)           # (V, BT) @ (BT, C) -> (V, C)
-        dx = (dlogits @ wte.data).reshape(B, T, C)            # (BT, V) @ (V, C) -> (B, T, C)
+        self.backward_hidden((dlogits @ wte.data).reshape(B, T, C))   # (BT, V) @ (V, C)
+
+    # ---- the trunk: what every head on top of GPT shares -----------------------------------------
+    def hidden(self, idx: np.ndarray) -> np.ndarray:
+        """The trunk without a head: ids (B, T) -> final hidden states (B, T, C), after ln_f.
+
+        Caches what ``backward_hidden`` needs. The LM head above, the text-to-image model's
+        image head and any other head read these states; each hands its gradient with respect
+        to them to ``backward_hidden``.
+        """
+        self._check_ids(idx, "idx")
+        B, T = idx.shape
+        check_context_length(T, self.config.context_length)
+        tok = self.wte(idx)                                   # (B, T) -> (B, T, C)
+        pos = self.wpe(np.arange(T))                          # (T,) -> (T, C)
+        x = self.drop(tok + pos)                              # (B, T, C)
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x)
+
+    def backward_hidden(self, dx: np.ndarray) -> None:
+        """dx: (B, T, C), the loss's gradient with respect to ``hidden``'s output. Runs the
+        trunk backward in reverse order and ADDS into every trunk parameter's .grad (a head that
+        reuses ``wte`` adds its own share to ``wte.grad`` separately)."""
         dx = self.ln_f.backward(dx)
         for block in reversed(self.h):
             dx = block.backward(dx)
@@ -171,16 +178,20 @@ class GPT(Module):
         self.wpe.backward(dx.sum(axis=0))                     # (B, T, C) -> (T, C)
         self.wte.backward(dx)
 
-    # ---- generation ------------------------------------------------------------------------------
-    def _logits_cached(self, idx: np.ndarray, caches: list[KVCache]) -> np.ndarray:
-        """Last-position logits (B, V) after feeding the new tokens idx (B, Tn) that follow the
-        ``caches[0].length`` positions already in every block's KV cache."""
+    def hidden_cached(self, idx: np.ndarray, caches: list[KVCache]) -> np.ndarray:
+        """Final hidden state (B, C) of the last of the new tokens idx (B, Tn), which follow the
+        ``caches[0].length`` positions already in every block's KV cache (generation only)."""
         start, Tn = caches[0].length, idx.shape[1]
         x = self.wte(idx) + self.wpe(np.arange(start, start + Tn))   # (B, Tn, C)
         for block, cache in zip(self.h, caches):
             x = block.forward_cached(x, cache)
-        x = self.ln_f(x[:, -1:])                              # (B, Tn, C) -> (B, 1, C)
-        return (x @ self.wte.weight.data.T)[:, 0]             # (B, 1, V) -> (B, V)
+        return self.ln_f(x[:, -1])                            # (B, Tn, C) -> (B, C)
+
+    # ---- generation ------------------------------------------------------------------------------
+    def _logits_cached(self, idx: np.ndarray, caches: list[KVCache]) -> np.ndarray:
+        """Last-position logits (B, V) after feeding the new tokens idx (B, Tn) through the
+        KV caches (see ``hidden_cached``)."""
+        return self.hidden_cached(idx, caches) @ self.wte.weight.data.T   # (B, C) @ (C, V)
 
     def generate(self, idx: np.ndarray, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None,
@@ -193,8 +204,8 @@ class GPT(Module):
         Returns (B, T0 + max_new_tokens) ids, prompt included; with ``return_logits`` also the
         raw logits that chose each new token, (B, max_new_tokens, V).
 
-        Context window: the model sees at most block_size tokens, so a longer prompt is cropped
-        to its last block_size tokens, and once the text outgrows the window it slides (the
+        Context window: the model sees at most context_length tokens, so a longer prompt is cropped
+        to its last context_length tokens, and once the text outgrows the window it slides (the
         oldest token drops out). Without the cache every step runs ``forward`` on the window.
         With the cache, steps feed one token while the window still grows; once it is full, a
         sliding window changes every token's position, so the cached keys and values are stale:
@@ -206,17 +217,15 @@ class GPT(Module):
                 or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
         rng = rng if rng is not None else np.random.default_rng()
-        T_max = self.config.block_size
+        T_max = self.config.context_length
         B = idx.shape[0]
         seq = np.empty((B, idx.shape[1] + max_new_tokens), dtype=np.int64)
         seq[:, :idx.shape[1]] = idx
         caches = [block.attn.new_cache(B, T_max) for block in self.h] if use_cache else []
         all_logits = []
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             for t in range(idx.shape[1], seq.shape[1]):
-                window = seq[:, max(0, t - T_max):t]          # (B, <= block_size) context
+                window = seq[:, max(0, t - T_max):t]          # (B, <= context_length) context
                 if not use_cache:
                     logits = self.forward(window)[0][:, -1]   # (B, T, V) -> (B, V)
                 elif caches[0].length == t - 1 and t <= T_max:   # cache: all but the newest
@@ -228,8 +237,6 @@ class GPT(Module):
                 seq[:, t] = sample(logits, rng, temperature, top_k, top_p)
                 if return_logits:
                     all_logits.append(logits)
-        finally:
-            self.train(was_training)
         if not return_logits:
             return seq
         V = self.config.vocab_size

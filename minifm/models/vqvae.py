@@ -2,6 +2,8 @@
 "Neural Discrete Representation Learning"). It is the learned image tokenizer of minifm's
 text-to-image model: encode an image into P codes, a transformer models the codes, decode back.
 
+Lesson: lessons/11_images_as_tokens.md.
+
 Dimensions: B batch, H = W image side, Ch channels, p patch side, P = (H/p)^2 patches (= image
 tokens), K = p * p * Ch numbers per patch, F hidden width, E latent width, N codebook size.
 
@@ -40,6 +42,7 @@ from minifm.functional.vector_quantize import mse_backward, mse_forward, nearest
 from minifm.nn.activations import GELU
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module, Parameter
+from minifm.validation import check_floats, check_ids
 
 
 @dataclass(frozen=True)
@@ -124,26 +127,13 @@ class VQVAE(Module):
     # ---- input checks ----------------------------------------------------------------------------
     def _check_images(self, images: np.ndarray) -> None:
         cfg, S = self.config, self.config.image_size
-        if not isinstance(images, np.ndarray) or images.ndim != 4 \
-                or images.shape[1:] != (S, S, cfg.channels) or len(images) == 0:
-            shape = images.shape if isinstance(images, np.ndarray) else type(images).__name__
-            raise ValueError(f"VQVAE expects images of shape (B, {S}, {S}, {cfg.channels}) with "
-                             f"B >= 1, got {shape}")
-        if images.dtype != self.dtype:
-            raise TypeError(f"VQVAE expects images of dtype {self.dtype} (the model's), got "
-                            f"{images.dtype}; convert with images.astype(np.{self.dtype})")
+        check_floats(images, "images", shape=(None, S, S, cfg.channels),
+                     axes=f"(B, {S}, {S}, {cfg.channels})", dtype=self.dtype)
 
     def _check_codes(self, codes: np.ndarray) -> None:
-        P, N = self.config.num_tokens, self.config.codebook_size
-        if not isinstance(codes, np.ndarray) or not np.issubdtype(codes.dtype, np.integer):
-            got = codes.dtype if isinstance(codes, np.ndarray) else type(codes).__name__
-            raise TypeError(f"VQVAE expects codes as an integer numpy array, got {got}")
-        if codes.ndim != 2 or codes.shape[1] != P or len(codes) == 0:
-            raise ValueError(f"VQVAE expects codes of shape (B, P={P}) with B >= 1, "
-                             f"got {codes.shape}")
-        if codes.min() < 0 or codes.max() >= N:
-            bad = codes[(codes < 0) | (codes >= N)].flat[0]
-            raise ValueError(f"codes hold {bad}, outside the codebook [0, {N})")
+        P = self.config.num_tokens
+        check_ids(codes, "codes (image tokens)", vocab_size=self.config.codebook_size,
+                  shape=(None, P), axes=f"(B, P={P})")
 
     # ---- training forward and backward -----------------------------------------------------------
     def forward(self, images: np.ndarray) -> tuple[np.ndarray, float]:
@@ -220,8 +210,5 @@ class VQVAE(Module):
 
     def set_codebook(self, vectors: np.ndarray) -> None:
         """Overwrite the codebook with ``vectors`` (N, E), e.g. k-means centroids of z_e."""
-        if not isinstance(vectors, np.ndarray) or vectors.shape != self.codebook.data.shape:
-            shape = vectors.shape if isinstance(vectors, np.ndarray) else type(vectors).__name__
-            raise ValueError(f"set_codebook expects an array of shape {self.codebook.data.shape}, "
-                             f"got {shape}")
+        check_floats(vectors, "set_codebook vectors", shape=self.codebook.data.shape)
         self.codebook.data[...] = vectors

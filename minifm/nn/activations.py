@@ -2,6 +2,8 @@
 (see minifm.functional.activations and minifm.functional.softmax).
 
 Dimensions: any shape (...), kept; output dtype = input dtype.
+Lessons: lessons/02_linear_softmax_cross_entropy.md (softmax),
+lessons/06_feedforward_gelu_residuals.md (GELU).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 from minifm.functional.activations import gelu_backward, gelu_forward, relu_backward, relu_forward
 from minifm.functional.softmax import softmax_backward, softmax_forward
 from minifm.nn.module import Module
+from minifm.validation import check_floats, check_same_shape
 
 GELU_FORMS = ("tanh", "none")
 
@@ -24,11 +27,15 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        check_floats(x, "GELU input x")
         y, self._cache = gelu_forward(x, self.approximate)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return gelu_backward(dout, self._pop_cache())
+        cache = self._pop_cache()
+        _, x, _ = cache
+        check_same_shape(dout, x.shape, "GELU dout")
+        return gelu_backward(dout, cache)
 
     def __repr__(self) -> str:
         return f"GELU(approximate={self.approximate!r})"
@@ -38,11 +45,14 @@ class ReLU(Module):
     """``max(x, 0)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        check_floats(x, "ReLU input x")
         y, self._cache = relu_forward(x)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return relu_backward(dout, self._pop_cache())
+        y = self._pop_cache()
+        check_same_shape(dout, y.shape, "ReLU dout")
+        return relu_backward(dout, y)
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -55,11 +65,15 @@ class Softmax(Module):
         self.axis = axis
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        check_floats(x, "Softmax input x")
         y, self._cache = softmax_forward(x, self.axis)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return softmax_backward(dout, self._pop_cache())
+        cache = self._pop_cache()
+        y, _ = cache
+        check_same_shape(dout, y.shape, "Softmax dout")
+        return softmax_backward(dout, cache)
 
     def __repr__(self) -> str:
         return f"Softmax(axis={self.axis})"

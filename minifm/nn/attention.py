@@ -21,6 +21,7 @@ from minifm.functional.attention import attention_backward, attention_forward
 from minifm.nn.dropout import Dropout
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module
+from minifm.validation import check_floats, check_mask, check_same_shape
 
 
 class KVCache:
@@ -85,10 +86,8 @@ class MultiHeadAttention(Module):
 
     # ---- shapes and masks -------------------------------------------------------------------
     def _check_input(self, x: np.ndarray) -> tuple[int, int, int]:
-        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[2] != self.dim:
-            shape = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"MultiHeadAttention expects x of shape (B, T, C={self.dim}), "
-                             f"got {shape}")
+        check_floats(x, "MultiHeadAttention input x", shape=(None, None, self.dim),
+                     axes=f"(B, T, C={self.dim})", dtype=self.c_attn.weight.data.dtype)
         return x.shape
 
     def _split_heads(self, qkv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,19 +101,8 @@ class MultiHeadAttention(Module):
         allowed = np.tril(np.ones((T, T), dtype=bool)) if self.causal else None   # (T, T)
         if mask is None:
             return allowed
-        if not isinstance(mask, np.ndarray) or mask.shape != (B, T):
-            shape = mask.shape if isinstance(mask, np.ndarray) else type(mask).__name__
-            raise ValueError(f"attention mask must be a (B, T) = ({B}, {T}) array of real tokens "
-                             f"(True/1) and padding (False/0), got {shape}")
-        if mask.dtype != np.bool_:
-            if not np.issubdtype(mask.dtype, np.integer):
-                raise ValueError(f"attention mask must be bool or 0/1 integers, got dtype "
-                                 f"{mask.dtype}")
-            if not np.isin(mask, (0, 1)).all():
-                raise ValueError(f"attention mask of integers must hold only 0 and 1, got values "
-                                 f"{np.unique(mask)}")
-            mask = mask.astype(bool)
-        keys = mask[:, None, None, :]                                # (B, T) -> (B, 1, 1, T)
+        check_mask(mask, "attention mask", shape=(B, T), axes="(B, T)")
+        keys = mask.astype(bool, copy=False)[:, None, None, :]      # (B, T) -> (B, 1, 1, T)
         return keys if allowed is None else allowed & keys           # -> (B, 1, T, T)
 
     # ---- training forward and backward ------------------------------------------------------
@@ -136,13 +124,15 @@ class MultiHeadAttention(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy: (B, T, C) -> dx: (B, T, C); adds into c_attn's and c_proj's gradients."""
         attn_cache = self._pop_cache()
-        B, T, C = dy.shape
-        H, D = self.n_heads, self.head_dim
+        B, H, T, D = attn_cache.q.shape
+        C = H * D
+        check_same_shape(dy, (B, T, C), "MultiHeadAttention dy")
         dy = self.resid_dropout.backward(dy)
         dy = self.c_proj.backward(dy)                                # (B, T, C)
         dy = dy.reshape(B, T, H, D).transpose(0, 2, 1, 3)            # (B, T, C) -> (B, H, T, D)
         dq, dk, dv = attention_backward(dy, attn_cache)              # 3 x (B, H, T, D)
         # fwd: q, k, v = split_heads(qkv)  =>  dqkv = the three gradients put back side by side
+        # plain: dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4)   # -> (B, T, 3, H, D)
         dqkv = np.empty((B, T, 3, H, D), dtype=dq.dtype)
         dqkv[:, :, 0] = dq.transpose(0, 2, 1, 3)                     # (B, H, T, D) -> (B, T, H, D)
         dqkv[:, :, 1] = dk.transpose(0, 2, 1, 3)

@@ -1,4 +1,8 @@
-"""``Dropout`` (inverted; see minifm.functional.dropout). Dimensions: any shape (...), kept."""
+"""``Dropout`` (inverted; see minifm.functional.dropout). Dimensions: any shape (...), kept.
+
+Used inside attention and the feed-forward network: lessons/05_attention.md,
+lessons/06_feedforward_gelu_residuals.md.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import numpy as np
 
 from minifm.functional.dropout import dropout_backward, dropout_forward
 from minifm.nn.module import Module
+from minifm.validation import check_floats, check_same_shape
 
 
 class Dropout(Module):
@@ -22,12 +27,14 @@ class Dropout(Module):
         self.rng = rng
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        check_floats(x, "Dropout input x")
         y, mask = dropout_forward(x, self.p, self.rng, self.training)
-        self._cache = (mask,)                        # a tuple: mask is None in eval mode
+        self._cache = (mask, x.shape)                # a tuple: mask is None in eval mode
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        (mask,) = self._pop_cache()
+        mask, shape = self._pop_cache()
+        check_same_shape(dout, shape, "Dropout dout")
         return dropout_backward(dout, mask)
 
     def __repr__(self) -> str:

@@ -3,6 +3,7 @@
 
 Dimensions: V table rows (vocabulary size, or the longest sequence for positions), C width,
 T sequence length. ids of any shape (...) map to vectors (..., C).
+Lesson: lessons/01_tokens_and_embeddings.md.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from minifm.functional.embedding import embedding_backward, embedding_forward
 from minifm.functional.positional import sinusoidal_encoding
 from minifm.nn.module import Module, Parameter
+from minifm.validation import check_ids, check_same_shape
 
 
 class Embedding(Module):
@@ -29,20 +31,16 @@ class Embedding(Module):
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         """idx: integer ids (...) in [0, V) -> (..., C)."""
-        idx = np.asarray(idx)
-        if not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"Embedding expects integer ids, got dtype {idx.dtype}")
-        if idx.size:
-            lo, hi = idx.min(), idx.max()
-            if lo < 0 or hi >= self.num_embeddings:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"Embedding ids must be in [0, {self.num_embeddings}), got {bad}")
+        check_ids(idx, "Embedding ids", vocab_size=self.num_embeddings)
         out, self._cache = embedding_forward(idx, self.weight.data)
         return out
 
     def backward(self, dout: np.ndarray) -> None:
         """dout: (..., C); adds into weight.grad. Returns None: integer ids have no gradient."""
-        self.weight.grad += embedding_backward(dout, self._pop_cache())
+        cache = self._pop_cache()
+        idx, _ = cache                                   # (idx, weight shape)
+        check_same_shape(dout, (*idx.shape, self.dim), "Embedding dout")
+        self.weight.grad += embedding_backward(dout, cache)
 
     def __repr__(self) -> str:
         return f"Embedding({self.num_embeddings}, {self.dim}, dtype={self.weight.data.dtype})"

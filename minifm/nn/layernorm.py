@@ -1,6 +1,7 @@
 """``LayerNorm`` over the last axis (see minifm.functional.layernorm).
 
 Dimensions: x (..., C) -> y (..., C); weight (gamma) and bias (beta) (C,).
+Lesson: lessons/04_layer_norm.md.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numpy as np
 
 from minifm.functional.layernorm import layernorm_backward, layernorm_forward
 from minifm.nn.module import Module, Parameter
+from minifm.validation import check_floats, check_same_shape
 
 
 class LayerNorm(Module):
@@ -21,17 +23,17 @@ class LayerNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (..., C) in the layer's dtype -> (..., C)."""
-        if x.dtype != self.weight.data.dtype:
-            raise TypeError(f"LayerNorm expects input of dtype {self.weight.data.dtype}, "
-                            f"got {x.dtype}")
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"LayerNorm expects input with last dim {self.dim}, got shape {x.shape}")
+        check_floats(x, "LayerNorm input x", dtype=self.weight.data.dtype, last_dim=self.dim,
+                     axes=f"(..., C={self.dim})")
         y, self._cache = layernorm_forward(x, self.weight.data, self.bias.data, self.eps)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (..., C) -> dx: (..., C); adds into weight.grad and bias.grad."""
-        dx, dgamma, dbeta = layernorm_backward(dout, self._pop_cache())
+        cache = self._pop_cache()
+        xhat, _, _ = cache                               # (xhat, gamma, rstd)
+        check_same_shape(dout, xhat.shape, "LayerNorm dout")
+        dx, dgamma, dbeta = layernorm_backward(dout, cache)
         self.weight.grad += dgamma
         self.bias.grad += dbeta
         return dx

@@ -1,6 +1,7 @@
 """``Linear``: the affine layer ``y = x @ weight + bias`` (see minifm.functional.linear).
 
 Dimensions: x (..., C_in) -> y (..., C_out); weight (C_in, C_out), bias (C_out,).
+Lesson: lessons/02_linear_softmax_cross_entropy.md.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numpy as np
 
 from minifm.functional.linear import linear_backward, linear_forward
 from minifm.nn.module import Module, Parameter
+from minifm.validation import check_floats, check_same_shape
 
 
 class Linear(Module):
@@ -27,18 +29,18 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (..., C_in) in the layer's dtype -> (..., C_out)."""
-        if x.dtype != self.weight.data.dtype:
-            raise TypeError(f"Linear expects input of dtype {self.weight.data.dtype}, got {x.dtype}")
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear expects input with last dim {self.in_features}, "
-                             f"got shape {x.shape}")
+        check_floats(x, "Linear input x", dtype=self.weight.data.dtype, last_dim=self.in_features,
+                     axes=f"(..., C_in={self.in_features})")
         b = self.bias.data if self.bias is not None else None
         y, self._cache = linear_forward(x, self.weight.data, b)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (..., C_out) -> dx: (..., C_in); adds into weight.grad and bias.grad."""
-        dx, dw, db = linear_backward(dout, self._pop_cache())
+        cache = self._pop_cache()
+        x, _, _ = cache                                  # (x, w, has_bias)
+        check_same_shape(dout, (*x.shape[:-1], self.out_features), "Linear dout")
+        dx, dw, db = linear_backward(dout, cache)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db

@@ -2,21 +2,24 @@
 
 Dimensions: N rows (tokens or image-text pairs), V classes, E embedding width.
 A loss's forward returns a float; its backward starts the chain with ``dloss`` (default 1.0).
+Lessons: lessons/02_linear_softmax_cross_entropy.md (cross-entropy), lessons/10_clip.md
+(the contrastive loss).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minifm.functional.losses import (contrastive_loss_backward, contrastive_loss_forward,
-                                      cross_entropy_backward, cross_entropy_forward)
+from minifm.functional.losses import (IGNORE_INDEX, contrastive_loss_backward,
+                                      contrastive_loss_forward, cross_entropy_backward,
+                                      cross_entropy_forward)
 from minifm.nn.module import Module, Parameter
 
 
 class CrossEntropyLoss(Module):
     """Mean softmax cross-entropy over the targets that are not ``ignore_index``."""
 
-    def __init__(self, ignore_index: int = -100):
+    def __init__(self, ignore_index: int = IGNORE_INDEX):
         self.ignore_index = ignore_index
 
     def forward(self, logits: np.ndarray, targets: np.ndarray) -> float:

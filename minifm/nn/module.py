@@ -10,10 +10,13 @@ and, usually, child modules. Its contract, shared by every layer:
 
 Gradients accumulate (``+=``) rather than overwrite, so a parameter used twice (tied weights)
 receives the sum of both uses without any special code.
+Lessons: lessons/06_feedforward_gelu_residuals.md (the contract at work in a block),
+lessons/08_gpt.md (the tied head).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
@@ -114,6 +117,17 @@ class Module:
 
     def eval(self) -> "Module":
         return self.train(False)
+
+    @contextmanager
+    def evaluating(self) -> Iterator["Module"]:
+        """``with model.evaluating(): ...`` runs the block in eval mode (no dropout) and puts
+        back the mode the model had before, even if the block raises."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
 
     # ---- saving and loading -------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

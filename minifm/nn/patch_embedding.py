@@ -7,7 +7,7 @@ K = p * p * Ch numbers per patch, C width.
     x = patches @ proj.weight + proj.bias  (B, P, K) -> (B, P, C)        one Linear for every patch
 
 The same thing as a convolution with a p x p kernel and stride p (how the ViT paper and CLIP
-write it), spelled as a reshape and a matrix product.
+write it), spelled as a reshape and a matrix product. Lesson: lessons/10_clip.md.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from minifm.functional.patches import patchify_backward, patchify_forward
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module
+from minifm.validation import check_floats
 
 
 class PatchEmbedding(Module):
@@ -36,20 +37,16 @@ class PatchEmbedding(Module):
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         """images: (B, H, W, Ch) with H = W = image_size, in the layer's dtype -> (B, P, C)."""
-        S, Ch, dtype = self.image_size, self.channels, self.proj.weight.data.dtype
-        if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != (S, S, Ch):
-            shape = images.shape if isinstance(images, np.ndarray) else type(images).__name__
-            raise ValueError(f"PatchEmbedding expects images of shape (B, {S}, {S}, {Ch}), "
-                             f"got {shape}")
-        if images.dtype != dtype:
-            raise TypeError(f"PatchEmbedding expects images of dtype {dtype}, got {images.dtype}")
+        S, Ch = self.image_size, self.channels
+        check_floats(images, "PatchEmbedding images", shape=(None, S, S, Ch),
+                     axes=f"(B, {S}, {S}, {Ch})", dtype=self.proj.weight.data.dtype)
         patches, self._cache = patchify_forward(images, self.patch_size)   # (B, P, K)
         return self.proj(patches)                                          # (B, P, K) -> (B, P, C)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (B, P, C) -> dimages: (B, H, W, Ch); adds into proj's gradients."""
         cache = self._pop_cache()
-        dpatches = self.proj.backward(dout)                                # (B, P, K)
+        dpatches = self.proj.backward(dout)              # (B, P, K); proj checks dout's shape
         return patchify_backward(dpatches, cache)                          # -> (B, H, W, Ch)
 
     def __repr__(self) -> str:

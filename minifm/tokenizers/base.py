@@ -19,11 +19,34 @@ from typing import Any, ClassVar, Iterable
 from minifm.atomic import atomic_write
 
 
-class Tokenizer:
-    """Base class: subclasses define ``type_name``, ``to_dict``, ``from_dict``, ``encode``,
-    ``decode`` and ``vocab_size``; saving and loading come from here."""
+class Stored:
+    """What every tokenizer (of text or of images) shares: a JSON dict form (``to_dict`` /
+    ``from_dict``, defined by each subclass) and ``save`` / ``load`` of that form."""
 
     type_name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not define to_dict()")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Stored:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{cls.__name__} does not define from_dict()")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``to_dict()`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
+        text = json.dumps(self.to_dict())
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Stored:
+        """Read a tokenizer saved by ``save``; the file's ``"type"`` must match this class."""
+        return cls.from_dict(read_json(path))
+
+
+class Tokenizer(Stored):
+    """Base class of the text tokenizers: subclasses define ``type_name``, ``to_dict``,
+    ``from_dict``, ``encode``, ``decode`` and ``vocab_size``; saving and loading come from
+    ``Stored``."""
 
     @property
     def vocab_size(self) -> int:  # pragma: no cover - abstract
@@ -34,23 +57,6 @@ class Tokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} does not define decode()")
-
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} does not define to_dict()")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Tokenizer:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{cls.__name__} does not define from_dict()")
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``to_dict()`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
-        text = json.dumps(self.to_dict())
-        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Tokenizer:
-        """Read a tokenizer saved by ``save``; the file's ``"type"`` must match this class."""
-        return cls.from_dict(read_json(path))
 
 
 def check_dict(d: Any, type_name: str, keys: Iterable[str]) -> None:

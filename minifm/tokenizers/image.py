@@ -1,5 +1,7 @@
 """Images as tokens: turn an image into a short grid of discrete codes, and codes back into pixels.
 
+Lesson: lessons/11_images_as_tokens.md.
+
 A text-to-image transformer (``minifm.models.dalle``) predicts image tokens the way GPT predicts
 words, so an image must first become a sequence of ids from a fixed vocabulary, the codebook.
 Both tokenizers here cut the image into p x p patches, in reading order, and give each patch the
@@ -9,109 +11,65 @@ id of its nearest codebook vector:
                            decoding a code returns its centroid patch.
     VQVAEImageTokenizer    the codebook lives in the latent space of a VQ-VAE
                            (``minifm.models.vqvae``): an encoder maps a patch to a latent vector,
-                           a decoder maps a code's vector back to a patch; all three are learned.
+                           a decoder maps a code's vector back to a patch. The tokenizer holds the
+                           trained weights and runs them with the functional ops, so this module
+                           imports no model and the data layer can take any image tokenizer.
 
 Dimensions: N images, H = W image side, Ch channels, p patch side, P = (H/p)^2 tokens per image,
-K = p * p * Ch numbers per patch, V codebook size (the image vocabulary), D vector width.
+K = p * p * Ch numbers per patch, V codebook size (the image vocabulary), E latent width.
 
-k-means (Lloyd 1982; seeding: Arthur & Vassilvitskii 2007, "k-means++") alternates two steps
-until no assignment changes: assign each vector to its nearest centroid (``nearest_code``), then
-move each centroid to the mean of its vectors. A centroid left with no vectors moves to the vector
-farthest from its own centroid.
+A tokenizer here only encodes, decodes and stores itself. Fitting one (k-means over patches, or
+training a VQ-VAE with code restarts) is done once, by ``minifm.tasks.image_tokens``:
 
-    tok = KMeansImageTokenizer.train(images, vocab_size=128, patch_size=2, rng=rng)
+    tok = fit_kmeans_tokenizer(images, vocab_size=128, patch_size=2, rng=rng)   # the tasks layer
     codes = tok.encode(images)            # (N, 64) ints in [0, 128): an 8 x 8 grid
     pixels = tok.decode(codes)            # (N, 16, 16, 3) in [0, 1]
-    tok.save("image_tokenizer.npz"); tok = load_image_tokenizer("image_tokenizer.npz")
+
+Storing: like every minifm tokenizer (``minifm.tokenizers``), ``to_dict()`` / ``from_dict(d)``
+give a JSON-ready dict with a ``"type"`` key, and ``save(path)`` / ``load(path)`` write and read
+it. The arrays (a codebook, a VQ-VAE's weights) go into the dict as ``{"dtype", "shape",
+"values"}`` with the values as a flat list of Python floats. That is exact: a float32 widened to
+a float64 is the same number, JSON writes a float64 so that it reads back unchanged, and the
+narrowing back is exact too. So a checkpoint that keeps the dict in its JSON metadata (as a
+DALL-E checkpoint does) rebuilds bit for bit the tokenizer its model was trained on, without
+pickle and without a second file. (A few thousand numbers: a k-means codebook of 128 x 12 or a
+small VQ-VAE's ~6,000 weights; a large tokenizer would want an array payload instead.)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
-import os
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from minifm.atomic import atomic_write
+from minifm.functional.activations import gelu_forward
+from minifm.functional.linear import linear_forward
 from minifm.functional.patches import patchify, unpatchify
 from minifm.functional.vector_quantize import nearest_code
-from minifm.models.vqvae import VQVAE, VQVAEConfig
-from minifm.trainer import TrainConfig, Trainer
+from minifm.tokenizers.base import Stored, check_dict
+from minifm.validation import check_floats, check_ids
 
-FORMAT = "minifm-image-tokenizer"
+# The VQ-VAE's parameters (``minifm.models.vqvae.VQVAE.state_dict()`` names) a tokenizer needs.
+VQVAE_PARAMS = tuple(f"{part}.{layer}.{kind}" for part in ("encoder", "decoder")
+                     for layer in ("c_fc", "c_proj") for kind in ("weight", "bias")) + ("codebook",)
 
 
-def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster vectors x (N, D) into k groups. Returns (centroids (k, D), codes (N,) int64).
+def array_to_json(a: np.ndarray) -> dict[str, Any]:
+    """An array as JSON-ready data: dtype, shape and the values as a flat list (exact)."""
+    return {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.ravel().tolist()}
 
-    k-means++ seeding, then at most ``iters`` rounds of Lloyd's algorithm (fewer if the
-    assignment stops changing). Works in x's dtype; needs N >= k.
+
+def array_from_json(d: dict[str, Any]) -> np.ndarray:
+    """The array ``array_to_json`` described."""
+    return np.asarray(d["values"], dtype=d["dtype"]).reshape(d["shape"])
+
+
+class ImageTokenizer(Stored):
+    """What both image tokenizers share: the patch grid, input checks, ``reconstruct``, storing.
+
+    Subclasses define ``type_name``, ``vocab_size``, ``encode``, ``decode``, ``to_dict`` and
+    ``from_dict``.
     """
-    if not isinstance(x, np.ndarray) or x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
-        got = (f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray)
-               else type(x).__name__)
-        raise ValueError(f"kmeans expects float vectors of shape (N, D), got {got}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(x):
-        raise ValueError(f"kmeans needs an int k with 1 <= k <= N={len(x)}, got {k!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a np.random.Generator, got {type(rng).__name__}")
-    N, D = x.shape
-    # k-means++: each new seed is drawn with probability proportional to its squared distance
-    # from the nearest seed so far, so seeds spread over the data (one loop over k, not over N)
-    centroids = np.empty((k, D), dtype=x.dtype)
-    centroids[0] = x[rng.integers(N)]
-    d2 = ((x - centroids[0]) ** 2).sum(axis=1)                     # (N,)
-    for j in range(1, k):
-        total = d2.sum()
-        i = rng.choice(N, p=d2 / total) if total > 0 else rng.integers(N)
-        centroids[j] = x[i]
-        np.minimum(d2, ((x - centroids[j]) ** 2).sum(axis=1), out=d2)
-    codes = np.full(N, -1)
-    for _ in range(iters):
-        new_codes = nearest_code(x, centroids)                     # assignment step, (N,)
-        if np.array_equal(new_codes, codes):
-            break
-        codes = new_codes
-        # update step: centroid = mean of its vectors. The sums are one scatter-add: entry
-        # (n, d) adds into flat slot codes[n] * D + d of the (k, D) table (as np.add.at would)
-        slots = (codes[:, None] * D + np.arange(D)).reshape(-1)   # (N, D) -> (N*D,)
-        sums = np.bincount(slots, weights=x.reshape(-1), minlength=k * D).reshape(k, D)
-        counts = np.bincount(codes, minlength=k)                   # (k,)
-        used = counts > 0
-        centroids[used] = sums[used] / counts[used, None]
-        if not used.all():            # empty clusters restart at the worst-fitted vectors
-            err = ((x - centroids[codes]) ** 2).sum(axis=1)        # (N,)
-            centroids[~used] = x[np.argsort(-err, kind="stable")[:int((~used).sum())]]
-    return centroids, nearest_code(x, centroids)
-
-
-class ImageBatches:
-    """Random batches ``(images,)`` from fixed arrays, for training a VQ-VAE with the Trainer."""
-
-    def __init__(self, train: np.ndarray, val: np.ndarray):
-        self.splits = {"train": train, "val": val}
-
-    def get_batch(self, split: str, batch_size: int, rng: np.random.Generator
-                  ) -> tuple[np.ndarray]:
-        if split not in self.splits:
-            raise ValueError(f"split must be one of {tuple(self.splits)}, got {split!r}")
-        images = self.splits[split]
-        return (images[rng.integers(len(images), size=batch_size)],)   # (B, H, W, Ch)
-
-
-class ImageTokenizer:
-    """What both image tokenizers share: the patch grid, checks, ``reconstruct`` and saving.
-
-    Subclasses define ``type_name``, ``vocab_size``, ``encode``, ``decode``, ``_arrays`` and
-    ``_from_arrays``.
-    """
-
-    type_name: ClassVar[str] = ""
 
     def __init__(self, image_size: int, patch_size: int, channels: int):
         if image_size % patch_size:
@@ -137,23 +95,12 @@ class ImageTokenizer:
 
     def check_images(self, images: np.ndarray) -> None:
         S, Ch = self.image_size, self.channels
-        if not isinstance(images, np.ndarray) or images.ndim != 4 \
-                or images.shape[1:] != (S, S, Ch) or not np.issubdtype(images.dtype, np.floating):
-            got = (f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
-                   else type(images).__name__)
-            raise ValueError(f"{type(self).__name__} expects float images (N, {S}, {S}, {Ch}), "
-                             f"got {got}")
+        check_floats(images, "images", shape=(None, S, S, Ch), axes=f"(N, {S}, {S}, {Ch})")
 
     def check_codes(self, codes: np.ndarray) -> None:
-        P, V = self.num_tokens, self.vocab_size
-        if not isinstance(codes, np.ndarray) or not np.issubdtype(codes.dtype, np.integer) \
-                or codes.ndim != 2 or codes.shape[1] != P:
-            got = (f"{codes.dtype} array of shape {codes.shape}" if isinstance(codes, np.ndarray)
-                   else type(codes).__name__)
-            raise ValueError(f"{type(self).__name__} expects integer codes (N, P={P}), got {got}")
-        if codes.size and (codes.min() < 0 or codes.max() >= V):
-            bad = codes[(codes < 0) | (codes >= V)].flat[0]
-            raise ValueError(f"codes hold {bad}, outside the codebook [0, {V})")
+        P = self.num_tokens
+        check_ids(codes, "codes (image tokens)", vocab_size=self.vocab_size, shape=(None, P),
+                  axes=f"(N, P={P})")
 
     def encode(self, images: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -165,22 +112,17 @@ class ImageTokenizer:
         """decode(encode(images)): what survives the round trip, (N, H, W, Ch)."""
         return self.decode(self.encode(images))
 
-    # ---- saving and loading: one .npz with a JSON "meta" entry and the arrays -------------------
-    def _arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _meta(self) -> dict[str, Any]:
-        return {"format": FORMAT, "type": self.type_name, "image_size": self.image_size,
+    # ---- storing: a JSON dict, as every minifm tokenizer ----------------------------------------
+    def _grid_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name, "image_size": self.image_size,
                 "patch_size": self.patch_size, "channels": self.channels}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the tokenizer to ``path`` (.npz, no pickle), atomically."""
-        arrays = dict(self._arrays())
-        arrays["meta"] = np.frombuffer(json.dumps(self._meta()).encode("utf-8"), dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **arrays)
-        atomic_write(path, lambda f: f.write(buffer.getvalue()))
-        return Path(path)
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageTokenizer:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 class KMeansImageTokenizer(ImageTokenizer):
@@ -191,25 +133,8 @@ class KMeansImageTokenizer(ImageTokenizer):
     def __init__(self, codebook: np.ndarray, image_size: int, patch_size: int, channels: int = 3):
         super().__init__(image_size, patch_size, channels)
         K = patch_size * patch_size * channels
-        if not isinstance(codebook, np.ndarray) or codebook.ndim != 2 or codebook.shape[1] != K \
-                or not np.issubdtype(codebook.dtype, np.floating):
-            shape = codebook.shape if isinstance(codebook, np.ndarray) else type(codebook).__name__
-            raise ValueError(f"KMeansImageTokenizer needs a float codebook (V, K={K}), got {shape}")
+        check_floats(codebook, "the k-means codebook", shape=(None, K), axes=f"(V, K={K})")
         self.codebook = codebook.astype(np.float32)
-
-    @classmethod
-    def train(cls, images: np.ndarray, vocab_size: int, patch_size: int,
-              rng: np.random.Generator, iters: int = 50) -> KMeansImageTokenizer:
-        """k-means over every patch of ``images`` (N, H, W, Ch) into ``vocab_size`` centroids."""
-        if not isinstance(images, np.ndarray) or images.ndim != 4 \
-                or images.shape[1] != images.shape[2]:
-            shape = images.shape if isinstance(images, np.ndarray) else type(images).__name__
-            raise ValueError(f"KMeansImageTokenizer.train expects square images (N, H, H, Ch), "
-                             f"got {shape}")
-        N, S, _, Ch = images.shape
-        patches = patchify(images.astype(np.float32), patch_size)    # (N, P, K)
-        centroids, _ = kmeans(patches.reshape(-1, patches.shape[2]), vocab_size, rng, iters)
-        return cls(centroids, S, patch_size, Ch)
 
     @property
     def vocab_size(self) -> int:
@@ -226,100 +151,69 @@ class KMeansImageTokenizer(ImageTokenizer):
         S = self.image_size
         return unpatchify(self.codebook[codes], self.patch_size, (S, S))   # (N, P, K) -> image
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"codebook": self.codebook}
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._grid_dict(), "codebook": array_to_json(self.codebook)}
 
     @classmethod
-    def _from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-                     ) -> KMeansImageTokenizer:
-        return cls(arrays["codebook"], meta["image_size"], meta["patch_size"], meta["channels"])
+    def from_dict(cls, d: dict[str, Any]) -> KMeansImageTokenizer:
+        check_dict(d, cls.type_name, ("image_size", "patch_size", "channels", "codebook"))
+        return cls(array_from_json(d["codebook"]), d["image_size"], d["patch_size"],
+                   d["channels"])
 
 
 class VQVAEImageTokenizer(ImageTokenizer):
-    """Tokens = the codes of a trained VQ-VAE (``minifm.models.vqvae.VQVAE``)."""
+    """Tokens = the codes of a trained VQ-VAE: ``params`` holds its weights under the names of
+    ``VQVAE.state_dict()`` (``VQVAE_PARAMS``), run here exactly as the model runs them.
+
+    ``minifm.tasks.image_tokens.fit_vqvae_tokenizer`` trains the VQ-VAE and wraps its weights.
+    """
 
     type_name = "vqvae"
 
-    def __init__(self, model: VQVAE):
-        cfg = model.config
-        super().__init__(cfg.image_size, cfg.patch_size, cfg.channels)
-        self.model = model
-
-    @classmethod
-    def train(cls, images: np.ndarray, config: VQVAEConfig, train_config: TrainConfig, *,
-              val_images: np.ndarray | None = None, restart_every: int = 100,
-              quiet: bool = True) -> tuple[VQVAEImageTokenizer, dict[str, Any]]:
-        """Train a VQ-VAE on ``images`` (N, H, W, Ch) with ``minifm.trainer.Trainer``.
-
-        The codebook starts at k-means centroids of the untrained encoder's outputs, and every
-        ``restart_every`` steps during the first 80 % of training the codes no patch of a batch
-        uses move onto that batch's worst-fitted latents (``VQVAE.restart_unused_codes``): both
-        keep the whole codebook in use. Batches are drawn from ``images``; validation uses
-        ``val_images`` (default: the same images). Returns the tokenizer and the trainer's
-        metrics.
-        """
-        rng = np.random.default_rng([train_config.seed, 3])
-        model = VQVAE(config, rng=rng)
-        images = images.astype(model.dtype)
-        sample = images[rng.choice(len(images), min(len(images), 1024), replace=False)]
-        z = model.encode_latents(sample)                                   # (n, P, E)
-        model.set_codebook(kmeans(z.reshape(-1, config.latent_dim), config.codebook_size,
-                                  rng)[0])
-        data = ImageBatches(images, images if val_images is None else val_images)
-        trainer = Trainer(model, data, train_config, quiet=quiet)
-        last_restart = int(0.8 * train_config.steps)
-        for step in range(restart_every, last_restart + 1, restart_every):
-            trainer.run(until_step=step)
-            model.restart_unused_codes(data.get_batch("train", 256, rng)[0], rng)
-        metrics = trainer.run()
-        return cls(model), metrics
+    def __init__(self, params: dict[str, np.ndarray], image_size: int, patch_size: int,
+                 channels: int = 3):
+        super().__init__(image_size, patch_size, channels)
+        missing = [name for name in VQVAE_PARAMS if name not in params]
+        if missing:
+            raise ValueError(f"VQVAEImageTokenizer needs the VQ-VAE parameters {missing}")
+        K = patch_size * patch_size * channels
+        check_floats(params["encoder.c_fc.weight"], "encoder.c_fc.weight", shape=(K, None),
+                     axes=f"(K={K}, F)")
+        self.params = {name: np.array(params[name]) for name in VQVAE_PARAMS}   # own copies
+        self.dtype = self.params["codebook"].dtype
 
     @property
     def vocab_size(self) -> int:
-        return self.model.config.codebook_size
+        return len(self.params["codebook"])
+
+    def _mlp(self, x: np.ndarray, part: str) -> np.ndarray:
+        """The VQ-VAE's per-patch MLP ``part`` (encoder or decoder): Linear -> GELU -> Linear,
+        (..., in) -> (..., out), with the functional ops its ``PatchMLP`` calls."""
+        p = self.params
+        h, _ = linear_forward(x, p[f"{part}.c_fc.weight"], p[f"{part}.c_fc.bias"])
+        h, _ = gelu_forward(h)
+        y, _ = linear_forward(h, p[f"{part}.c_proj.weight"], p[f"{part}.c_proj.bias"])
+        return y
 
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """images (N, H, W, Ch) -> codes (N, P) int64."""
+        """images (N, H, W, Ch) -> codes (N, P) int64: the nearest code of each patch's latent."""
         self.check_images(images)
-        return self.model.encode(images.astype(self.model.dtype))
+        patches = patchify(images.astype(self.dtype), self.patch_size)     # (N, P, K)
+        return nearest_code(self._mlp(patches, "encoder"), self.params["codebook"])   # (N, P)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        """codes (N, P) -> images (N, H, W, Ch) in [0, 1]."""
+        """codes (N, P) -> images (N, H, W, Ch) float32 in [0, 1]."""
         self.check_codes(codes)
-        return self.model.decode(codes).astype(np.float32)
+        S = self.image_size
+        recon = self._mlp(self.params["codebook"][codes], "decoder")     # (N, P, E) -> (N, P, K)
+        return np.clip(unpatchify(recon, self.patch_size, (S, S)), 0.0, 1.0).astype(np.float32)
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {f"param/{name}": a for name, a in self.model.state_dict().items()}
-
-    def _meta(self) -> dict[str, Any]:
-        return {**super()._meta(), "config": dataclasses.asdict(self.model.config)}
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._grid_dict(),
+                "params": {name: array_to_json(a) for name, a in self.params.items()}}
 
     @classmethod
-    def _from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-                     ) -> VQVAEImageTokenizer:
-        params = {k.removeprefix("param/"): a for k, a in arrays.items()}
-        model = VQVAE(VQVAEConfig(**meta["config"]), rng=np.random.default_rng(0),
-                      dtype=params["codebook"].dtype)
-        model.load_state_dict(params)
-        return cls(model)
-
-
-IMAGE_TOKENIZERS: dict[str, type[ImageTokenizer]] = {
-    cls.type_name: cls for cls in (KMeansImageTokenizer, VQVAEImageTokenizer)}
-
-
-def load_image_tokenizer(path: str | os.PathLike) -> ImageTokenizer:
-    """Read a tokenizer written by ``ImageTokenizer.save``, whatever its type."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image tokenizer not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-    except (KeyError, ValueError, OSError, AttributeError) as e:
-        raise ValueError(f"{path} is not an image tokenizer file: {e}") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
-            or meta.get("type") not in IMAGE_TOKENIZERS:
-        raise ValueError(f"{path} is not a minifm image tokenizer (meta: {meta!r:.120})")
-    return IMAGE_TOKENIZERS[meta["type"]]._from_arrays(meta, arrays)
+    def from_dict(cls, d: dict[str, Any]) -> VQVAEImageTokenizer:
+        check_dict(d, cls.type_name, ("image_size", "patch_size", "channels", "params"))
+        params = {name: array_from_json(a) for name, a in d["params"].items()}
+        return cls(params, d["image_size"], d["patch_size"], d["channels"])

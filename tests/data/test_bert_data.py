@@ -167,12 +167,14 @@ def test_every_real_position_is_equally_likely_to_be_chosen(rng):
 
 
 def test_mask_tokens_rejects_bad_input(rng):
-    with pytest.raises(ValueError, match=r"\(B, T\) integer ids"):
+    with pytest.raises(ValueError, match=r"input_ids must have shape \(B, T\), got shape \(5,\)"):
         mask(np.zeros(5, dtype=np.int64), rng)
-    with pytest.raises(ValueError, match=r"\(B, T\) integer ids"):
+    with pytest.raises(TypeError, match="input_ids must be an integer numpy array"):
         mask(np.zeros((2, 5)), rng)
-    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 40\)"):
+    with pytest.raises(ValueError, match=r"input_ids holds id 40, outside the vocabulary \[0, 40\)"):
         mask(np.array([[2, 40, 3]]), rng)
+    with pytest.raises(ValueError, match=r"input_ids holds id -1"):
+        mask(np.array([[2, -1, 3]]), rng)
     with pytest.raises(ValueError, match="mask_prob"):
         mask_tokens(np.array([[2, 7, 3]]), rng, special_ids=SPECIAL, mask_id=MASK,
                     vocab_size=V, mask_prob=0.0)
@@ -222,6 +224,15 @@ def test_a_pair_is_cls_a_sep_b_sep_with_segments_and_padding(data, corpus, token
     assert ids.shape[1] == max(attention.sum(axis=1))            # padded to the longest pair
 
 
+def test_longest_pair_bounds_every_batch_and_is_reached_by_the_longest_sentences(data, rng):
+    """``longest_pair`` is what a model's context_length must hold (minifm.tasks.bert.check_fits)."""
+    longest = np.flatnonzero(data.lengths == data.lengths.max())[:1]
+    ids, _, _ = data.pair_batch(longest, longest)
+    assert ids.shape[1] == data.longest_pair == 2 * data.lengths.max() + 3
+    for split in ("train", "val"):
+        assert data.get_batch(split, 256, rng)[0].shape[1] <= data.longest_pair
+
+
 def test_get_batch_masks_only_real_tokens(data, tokenizer, rng):
     ids, segments, attention, mlm_labels, nsp_labels = data.get_batch("val", 64, rng)
     assert ids.shape == segments.shape == attention.shape == mlm_labels.shape
@@ -251,7 +262,7 @@ def test_pretraining_data_rejects_bad_input(tokenizer, corpus):
 def test_labelled_batches_are_cropped_encodings_with_labels(tokenizer, rng):
     texts = ["tom eats pie .", "the pie is tasty .", "mia eats soup . the soup is awful ."]
     data = LabelledTextData({"train": (texts, np.array([0, 1, 0])),
-                             "val": (texts[:1], np.array([1]))}, tokenizer, max_len=32)
+                             "val": (texts[:1], np.array([1]))}, tokenizer, context_length=32)
     ids, segments, attention, labels = data.rows("train", np.array([0, 1]))
     expected = tokenizer.batch_encode(texts[:2])
     np.testing.assert_array_equal(ids, expected["input_ids"])     # cropped to the longer of two
@@ -261,8 +272,8 @@ def test_labelled_batches_are_cropped_encodings_with_labels(tokenizer, rng):
     assert batch[0].shape[0] == 5 and batch[3].shape == (5,)
     assert data.rows("val")[0].shape == (1, 6)
     short = LabelledTextData({"train": (texts, np.array([0, 1, 0])), "val": (texts, np.zeros(3, int))},
-                             tokenizer, max_len=4)
-    assert short.rows("train")[0].shape == (3, 4)                  # truncated to max_len
+                             tokenizer, context_length=4)
+    assert short.rows("train")[0].shape == (3, 4)                  # truncated to context_length
 
 
 def test_labelled_data_rejects_bad_input(tokenizer):

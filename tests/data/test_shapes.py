@@ -9,11 +9,10 @@ drops at sigma 0.85 on 16 x 16 (91 %: small rings and crosses become blobs); at 
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from minifm.data.shapes import (CAPTION_TEMPLATES, COLOURS, PALETTE, POSITION_PHRASES, POSITIONS,
                                 SHAPES, SIZES, SPLITS, UNSEEN, ShapesConfig, ShapesWorld,
-                                caption_variants, class_prompt, class_prompts, show_images)
+                                caption_variants, class_prompt, class_prompts)
 
 
 def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -276,11 +275,3 @@ def test_judge_rejects_images_of_the_wrong_layout(rng):
         with pytest.raises(ValueError, match=r"images must be a float array \(N, 16, 16, 3\)"):
             world.judge(bad)
 
-
-def test_show_images_draws_one_panel_per_image(rng):
-    s = ShapesWorld().sample(5, rng)
-    fig = show_images(s.images, s.captions, ncols=4)
-    assert isinstance(fig, Figure)
-    shown = [ax for ax in fig.axes if ax.images]
-    assert len(fig.axes) == 8 and len(shown) == 5
-    assert [ax.get_title() for ax in shown] == s.captions

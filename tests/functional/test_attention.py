@@ -162,8 +162,11 @@ def test_dropout_zeroes_probabilities_and_rescales_the_rest(rng):
 
 def test_attention_rejects_bad_inputs(rng):
     q, k, v = qkv(rng)
-    with pytest.raises(ValueError, match=r"q of shape \(B, H, T, D\)"):
+    with pytest.raises(ValueError, match=r"attention q must have shape \(B, H, T, D\), got shape "
+                                         r"\(2, 3, 4\)"):
         attention_forward(q[0], k, v)
+    with pytest.raises(TypeError, match="attention v must be a floating-point numpy array"):
+        attention_forward(q, k, v.astype(np.int64))
     with pytest.raises(ValueError, match="must be"):
         attention_forward(q, k[..., :3], v)
     with pytest.raises(ValueError, match="k .* v"):

@@ -57,5 +57,14 @@ def test_embedding_of_unused_rows_gets_zero_gradient(rng):
 
 
 def test_embedding_rejects_float_ids(rng):
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="embedding ids must be an integer numpy array of ids"):
         embedding_forward(np.array([0.0, 1.0]), rng.standard_normal((4, 3)))
+
+
+def test_embedding_rejects_ids_outside_the_table(rng):
+    # NumPy would read id -1 as the last row and fail only later (or never) on id 4
+    weight = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match=r"holds id -1, outside the vocabulary \[0, 4\)"):
+        embedding_forward(np.array([0, -1]), weight)
+    with pytest.raises(ValueError, match=r"holds id 4, outside the vocabulary \[0, 4\)"):
+        embedding_forward(np.array([[4, 0]]), weight)

@@ -64,7 +64,12 @@ def test_pooling_rejects_bad_input(rng):
         select_pool_forward(x, np.array([0, 3]))
     with pytest.raises(ValueError, match=r"\(B,\) = \(2,\)"):
         select_pool_forward(x, np.array([0]))
-    with pytest.raises(ValueError, match=r"\(B, T\) = \(2, 3\) mask"):
+    with pytest.raises(ValueError, match=r"mean_pool mask must have shape \(B, T\) = \(2, 3\), got "
+                                         r"shape \(2, 4\)"):
         mean_pool_forward(x, np.ones((2, 4), dtype=bool))
+    with pytest.raises(TypeError, match="mean_pool mask must be a bool or 0/1 integer"):
+        mean_pool_forward(x, np.full((2, 3), 0.5))                  # weights are not a mask
+    with pytest.raises(ValueError, match=r"only 0 \(padding\) and 1 \(real\)"):
+        mean_pool_forward(x, np.array([[1, 2, 0], [1, 1, 1]]))
     with pytest.raises(ValueError, match="no real position"):
         mean_pool_forward(x, np.array([[1, 0, 0], [0, 0, 0]]))

@@ -35,6 +35,8 @@ def test_nearest_code_rejects_bad_input(rng):
         nearest_code(rng.standard_normal((4, 2)), rng.standard_normal((5, 3)))
     with pytest.raises(ValueError, match=r"\(K, E\)"):
         nearest_code(rng.standard_normal((4, 3)), rng.standard_normal(3))
+    with pytest.raises(ValueError, match="codebook is empty"):
+        nearest_code(rng.standard_normal((4, 3)), np.ones((0, 3)))
     with pytest.raises(TypeError, match="float"):
         nearest_code(np.ones((4, 3), dtype=np.int64), rng.standard_normal((5, 3)))
 
@@ -64,5 +66,7 @@ def test_mse_keeps_float32(rng):
 def test_mse_rejects_bad_input(rng):
     with pytest.raises(ValueError, match="one shape"):
         mse_forward(rng.standard_normal((2, 3)), rng.standard_normal((3, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        mse_forward(np.ones((0, 3)), np.ones((0, 3)))
     with pytest.raises(TypeError, match="float"):
         mse_forward(np.ones(3, dtype=np.int64), np.ones(3))

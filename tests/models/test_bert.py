@@ -1,6 +1,7 @@
 """BERT: parameter counts, names, masks, the tied MLM decoder, whole-model gradient checks of the
 pre-training and classification losses with padding present, and overfitting one batch."""
 
+import json
 import math
 
 import numpy as np
@@ -10,9 +11,10 @@ from minifm.gradcheck import numerical_gradient_of_scalar, worst, worst_discrepa
 from minifm.models import build_model
 from minifm.models.bert import (HEADS, IGNORE_INDEX, PRESETS, Bert, BertConfig,
                                 BertForPreTraining, BertForSequenceClassification, count_params)
-from minifm.optim import AdamW
+from minifm.training.checkpoint import load_checkpoint, save_checkpoint
+from minifm.training.optim import AdamW
 
-TINY = BertConfig(vocab_size=13, max_len=8, n_layer=2, n_head=2, n_embd=8, n_inner=16,
+TINY = BertConfig(vocab_size=13, context_length=8, n_layer=2, n_head=2, n_embd=8, n_inner=16,
                   dropout=0.0, n_classes=3)
 MODELS = {None: Bert, "pretraining": BertForPreTraining,
           "classification": BertForSequenceClassification}
@@ -178,20 +180,37 @@ def test_segment_embeddings_change_the_output(rng):
 
 def test_forward_rejects_bad_input(rng):
     model = tiny(rng, Bert)
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="input ids must be an integer numpy array"):
         model(np.zeros((1, 3)))
-    with pytest.raises(ValueError, match=r"\(B, T\).*batch axis"):
+    with pytest.raises(ValueError, match=r"input ids must have shape \(B, T\).*batch axis"):
         model(np.zeros(3, dtype=np.int64))
-    with pytest.raises(ValueError, match="T=9 exceeds max_len=8"):
+    with pytest.raises(ValueError, match="input ids is empty"):
+        model(np.zeros((1, 0), dtype=np.int64))
+    with pytest.raises(ValueError, match="T=9 exceeds context_length=8"):
         model(np.zeros((1, 9), dtype=np.int64))
-    with pytest.raises(ValueError, match=r"input ids must lie in \[0, 13\), got values from 0 to 13"):
+    with pytest.raises(ValueError, match=r"input ids holds id 13, outside the vocabulary \[0, 13\)"):
         model(np.array([[0, 13]]))
-    with pytest.raises(ValueError, match=r"token_type_ids must lie in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"token_type_ids holds id 2, outside the vocabulary "
+                                         r"\[0, 2\)"):
         model(np.array([[1, 2]]), np.array([[0, 2]]))
-    with pytest.raises(ValueError, match=r"attention_mask as a \(B, T\) = \(1, 2\) integer array"):
+    with pytest.raises(ValueError, match=r"token_type_ids must have shape \(B, T\) with size 2"):
+        model(np.array([[1, 2]]), np.array([[0, 1, 1]]))
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(B, T\) = \(1, 2\), "
+                                         r"got shape \(2,\)"):
         model(np.array([[1, 2]]), None, np.array([1, 1]))
-    with pytest.raises(ValueError, match=r"attention_mask must lie in \[0, 2\)"):
+    with pytest.raises(TypeError, match="attention_mask must be a bool or 0/1 integer"):
+        model(np.array([[1, 2]]), None, np.array([[1.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"attention_mask must hold only 0 \(padding\) and 1"):
         model(np.array([[1, 2]]), None, np.array([[1, 3]]))
+
+
+def test_a_bool_attention_mask_equals_a_0_1_one(rng):
+    model = tiny(rng, Bert)
+    idx, segments, attention = padded_batch(rng, TINY)
+    hidden, pooled = model(idx, segments, attention)
+    hidden_b, pooled_b = model(idx, segments, attention.astype(bool))
+    np.testing.assert_array_equal(hidden_b, hidden)
+    np.testing.assert_array_equal(pooled_b, pooled)
 
 
 def test_mlm_loss_is_the_cross_entropy_of_the_masked_positions_only(rng):
@@ -332,7 +351,7 @@ def test_dropout_is_active_in_train_mode_only(rng):
 
 
 def test_pretraining_overfits_one_batch(rng):
-    config = BertConfig(vocab_size=30, max_len=16, n_layer=2, n_head=2, n_embd=32, n_inner=64,
+    config = BertConfig(vocab_size=30, context_length=16, n_layer=2, n_head=2, n_embd=32, n_inner=64,
                         dropout=0.0)
     model = BertForPreTraining(config, rng=rng)
     idx, segments, attention = padded_batch(rng, config, B=4, T=12)
@@ -360,3 +379,31 @@ def test_sentence_embedding_is_the_normalised_mean_of_real_tokens(rng):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-12)
     with pytest.raises(RuntimeError, match="before forward"):
         model.backward(hidden)                                 # encode keeps no gradient path
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+@pytest.mark.parametrize("family, cls", [("bert", BertForPreTraining),
+                                         ("bert-classifier", BertForSequenceClassification)])
+def test_a_checkpoint_saved_before_the_context_length_rename_still_loads(tmp_path, rng, family,
+                                                                         cls):
+    """BERT checkpoints once stored ``max_len``; the same file must rebuild the same model."""
+    model = spread(tiny(rng, cls, dtype=np.float32), rng).eval()
+    path = save_checkpoint(tmp_path / "new.npz", model=model,
+                           optimizer=AdamW(model.parameters(), lr=1e-3), step=0, rng=rng,
+                           train_config=None, tokenizer=None, family=family)
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
+    meta["model_config"]["max_len"] = meta["model_config"].pop("context_length")  # the old layout
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    old = tmp_path / "old.npz"
+    np.savez(old, allow_pickle=False, **arrays)
+    ckpt = load_checkpoint(old, family=family)
+    assert ckpt.model_config["context_length"] == 8 and "max_len" not in ckpt.model_config
+    rebuilt = ckpt.build_model().eval()
+    assert isinstance(rebuilt, cls) and rebuilt.config == model.config
+    idx, segments, attention = padded_batch(rng, TINY)
+    before, after = model(idx, segments, attention)[0], rebuilt(idx, segments, attention)[0]
+    if family == "bert":                       # a PreTrainingOutput: compare both heads' logits
+        before, after = np.concatenate(before, axis=None), np.concatenate(after, axis=None)
+    np.testing.assert_array_equal(after, before)

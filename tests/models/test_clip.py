@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from minifm.gradcheck import check_model, numerical_gradient_of_scalar, worst_discrepancy
-from minifm.models.clip import CLIP, PRESETS, ClipConfig, clip_score, count_params
-from minifm.optim import AdamW
+from minifm.models.clip import CLIP, CLIPConfig, PRESETS, clip_score, count_params
+from minifm.training.optim import AdamW
 
 # Whole-model bound (STYLE.md).
 MODEL_BOUND = 1e-5
@@ -16,7 +16,7 @@ def tiny_config(image_pool="mean", text_pool="mean", **overrides):
     sizes = dict(image_size=4, patch_size=2, vision_width=4, vision_layers=1, vision_heads=2,
                  vocab_size=7, context_length=5, text_width=4, text_layers=1, text_heads=2,
                  embed_dim=3, image_pool=image_pool, text_pool=text_pool)
-    return ClipConfig(**{**sizes, **overrides})
+    return CLIPConfig(**{**sizes, **overrides})
 
 
 def tiny_batch(rng, config, dtype=np.float64):
@@ -43,7 +43,7 @@ def test_count_params_of_vit_b_32_is_the_published_151_277_313():
 def test_count_params_equals_the_allocated_model(rng, pools):
     config = tiny_config(*pools)
     assert CLIP(config, rng=rng).num_parameters() == count_params(config)
-    assert CLIP(ClipConfig(), rng=rng).num_parameters() == count_params(ClipConfig())
+    assert CLIP(CLIPConfig(), rng=rng).num_parameters() == count_params(CLIPConfig())
 
 
 def test_parameter_names_follow_clip_and_gpt2(rng):
@@ -63,7 +63,7 @@ def test_config_rejects_bad_values():
     for bad in (dict(vision_width=0), dict(patch_size=3), dict(text_width=6, text_heads=4),
                 dict(image_pool="max"), dict(text_pool="cls"), dict(pad_id=7),
                 dict(dropout=1.0), dict(embed_dim=2.5)):
-        with pytest.raises(ValueError, match="ClipConfig"):
+        with pytest.raises(ValueError, match="CLIPConfig"):
             tiny_config(**bad)
 
 
@@ -123,9 +123,9 @@ def test_logit_scale_is_clamped_at_100(rng):
 def test_forward_rejects_bad_input(rng):
     model = CLIP(tiny_config(), rng=rng)
     images, tokens = tiny_batch(rng, model.config, np.float32)
-    with pytest.raises(ValueError, match=r"images of shape \(B, 4, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"images must have shape \(B, 4, 4, 3\)"):
         model(images[:, :2], tokens)
-    with pytest.raises(TypeError, match="dtype float32"):
+    with pytest.raises(TypeError, match="images must be float32"):
         model(images.astype(np.float64), tokens)
     with pytest.raises(TypeError, match="integer numpy array"):
         model(images, tokens.astype(np.float32))
@@ -176,6 +176,24 @@ def test_clip_backward_matches_numerical_gradient_for_every_parameter(rng, pools
             assert np.abs(numerical[C:2 * C]).max() < 1e-9
             rest = np.r_[0:C, 2 * C:3 * C]
             assert worst_discrepancy(p.grad[rest], numerical[rest]).rel_error < MODEL_BOUND
+
+
+def test_backward_adds_into_prefilled_gradients_of_shared_weights(rng):
+    # the class token and the position tables are shared by every image / caption of the batch
+    model = CLIP(tiny_config("cls", "eot"), rng=rng, dtype=np.float64)
+    images, tokens = tiny_batch(rng, model.config)
+    model(images, tokens)
+    model.backward()
+    fresh = {n: p.grad.copy() for n, p in model.named_parameters()}
+    prefill = {n: rng.standard_normal(p.shape) for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.grad[...] = prefill[n]
+    model(images, tokens)
+    model.backward()
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, prefill[n] + fresh[n], rtol=1e-12, atol=1e-15,
+                                   err_msg=n)
+    assert np.abs(fresh["visual.class_embedding"]).max() > 0
 
 
 def test_backward_needs_a_training_forward(rng):

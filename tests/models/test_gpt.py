@@ -10,9 +10,9 @@ from helpers import well_scaled
 from minifm.gradcheck import (check_model, numerical_gradient_of_scalar, worst,
                               worst_discrepancy)
 from minifm.models.gpt import GPT, PRESETS, GPTConfig, count_params
-from minifm.optim import AdamW
+from minifm.training.optim import AdamW
 
-TINY = GPTConfig(vocab_size=7, block_size=5, n_layer=2, n_head=2, n_embd=8)
+TINY = GPTConfig(vocab_size=7, context_length=5, n_layer=2, n_head=2, n_embd=8)
 
 
 def tiny_model(rng, dtype=np.float64, **changes):
@@ -35,7 +35,7 @@ def test_count_params_of_gpt3_is_175_billion_within_one_percent():
 
 @pytest.mark.parametrize("config", [TINY, GPTConfig(bias=False), PRESETS["classroom"],
                                     PRESETS["baby"], GPTConfig(n_layer=3, n_head=4, n_embd=16,
-                                                               vocab_size=11, block_size=9)])
+                                                               vocab_size=11, context_length=9)])
 def test_count_params_equals_the_allocated_model(rng, config):
     assert count_params(config) == GPT(config, rng=rng).num_parameters()
 
@@ -78,7 +78,7 @@ def test_config_rejects_bad_values():
 
 # ---- forward -----------------------------------------------------------------------------------
 def test_forward_shapes_dtype_and_initial_loss(rng):
-    model = GPT(GPTConfig(vocab_size=50, block_size=8), rng=rng)
+    model = GPT(GPTConfig(vocab_size=50, context_length=8), rng=rng)
     idx, targets = batch(rng, model.config, B=3, T=8)
     logits, loss = model(idx)
     assert logits.shape == (3, 8, 50) and logits.dtype == np.float32 and loss is None
@@ -103,11 +103,11 @@ def test_forward_rejects_bad_input(rng):
         model(np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"\(B, T\).*batch axis"):
         model(np.zeros(3, dtype=np.int64))
-    with pytest.raises(ValueError, match="T=6 exceeds block_size=5"):
+    with pytest.raises(ValueError, match="T=6 exceeds context_length=5"):
         model(np.zeros((1, 6), dtype=np.int64))
-    with pytest.raises(ValueError, match=r"token id 7, outside the vocabulary \[0, 7\)"):
+    with pytest.raises(ValueError, match=r"id 7, outside the vocabulary \[0, 7\)"):
         model(np.array([[1, 7]]))
-    with pytest.raises(ValueError, match="token id -1"):
+    with pytest.raises(ValueError, match="id -1, outside the vocabulary"):
         model(np.array([[-1, 2]]))
     with pytest.raises(ValueError, match="targets must have shape"):
         model(np.array([[1, 2]]), np.array([[1, 2, 3]]))
@@ -116,7 +116,7 @@ def test_forward_rejects_bad_input(rng):
 # ---- backward ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("bias", [True, False])
 def test_gpt_backward_matches_numerical_gradient_for_every_parameter(rng, bias):
-    config = GPTConfig(vocab_size=5, block_size=5, n_layer=2, n_head=2, n_embd=4, bias=bias)
+    config = GPTConfig(vocab_size=5, context_length=5, n_layer=2, n_head=2, n_embd=4, bias=bias)
     model = well_scaled(GPT(config, rng=rng, dtype=np.float64), rng)
     idx, targets = batch(rng, config, B=2, T=4)
     targets[0, 1] = -100                                      # an ignored position too
@@ -173,7 +173,7 @@ def test_gradients_keep_float32(rng):
 
 
 def test_gpt_overfits_one_batch(rng):
-    config = GPTConfig(vocab_size=20, block_size=16, n_layer=2, n_head=2, n_embd=32)
+    config = GPTConfig(vocab_size=20, context_length=16, n_layer=2, n_head=2, n_embd=32)
     model = GPT(config, rng=rng)
     idx, targets = batch(rng, config, B=4, T=16)
     opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
@@ -190,7 +190,7 @@ def test_gpt_overfits_one_batch(rng):
 # ---- generation --------------------------------------------------------------------------------
 @pytest.mark.parametrize("prompt_len, new", [(1, 3), (2, 9), (5, 4), (8, 3)])
 def test_cached_and_uncached_decoding_agree_at_every_step(rng, prompt_len, new):
-    # block_size 5: (2, 9) and (5, 4) slide the window, (8, 3) crops the prompt
+    # context_length 5: (2, 9) and (5, 4) slide the window, (8, 3) crops the prompt
     model = tiny_model(rng)
     prompt = rng.integers(0, 7, size=(2, prompt_len))
     ids_c, logits_c = model.generate(prompt, new, rng=np.random.default_rng(3), use_cache=True,
@@ -205,14 +205,14 @@ def test_cached_and_uncached_decoding_agree_at_every_step(rng, prompt_len, new):
 def test_greedy_generation_takes_the_argmax_of_forward_on_the_window(rng):
     model = tiny_model(rng)
     prompt = rng.integers(0, 7, size=(3, 2))
-    ids = model.generate(prompt, 6, temperature=0)            # runs past block_size 5
+    ids = model.generate(prompt, 6, temperature=0)            # runs past context_length 5
     np.testing.assert_array_equal(ids[:, :2], prompt)
     for t in range(2, 8):
         window = ids[:, max(0, t - 5):t]
         np.testing.assert_array_equal(ids[:, t], np.argmax(model(window)[0][:, -1], axis=-1))
 
 
-def test_a_prompt_longer_than_block_size_is_cropped_to_its_last_block(rng):
+def test_a_prompt_longer_than_context_length_is_cropped_to_its_last_block(rng):
     model = tiny_model(rng)
     prompt = rng.integers(0, 7, size=(2, 9))
     _, logits = model.generate(prompt, 1, temperature=0, return_logits=True)
@@ -234,9 +234,9 @@ def test_generation_is_reproducible_and_restores_training_mode(rng):
 
 def test_generate_rejects_bad_prompts(rng):
     model = tiny_model(rng)
-    with pytest.raises(ValueError, match="T >= 1"):
+    with pytest.raises(ValueError, match="the prompt is empty"):
         model.generate(np.zeros((1, 0), dtype=np.int64), 3)
-    with pytest.raises(ValueError, match="token id 9"):
+    with pytest.raises(ValueError, match="id 9, outside the vocabulary"):
         model.generate(np.array([[1, 9]]), 3)
     with pytest.raises(TypeError, match="integer"):
         model.generate(np.array([[1.0, 2.0]]), 3)

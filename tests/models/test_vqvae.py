@@ -9,7 +9,7 @@ from minifm.functional.vector_quantize import nearest_code
 from minifm.gradcheck import (check_model, check_module, numerical_gradient_of_scalar, worst,
                               worst_discrepancy)
 from minifm.models.vqvae import VQVAE, PatchMLP, VQVAEConfig
-from minifm.optim import AdamW
+from minifm.training.optim import AdamW
 
 TINY = VQVAEConfig(image_size=4, patch_size=2, channels=3, hidden=6, latent_dim=3,
                    codebook_size=5, beta=0.25)
@@ -136,11 +136,12 @@ def test_vqvae_rejects_bad_input(rng):
     model = tiny_model(rng)
     with pytest.raises(ValueError, match=r"\(B, 4, 4, 3\)"):
         model(np.zeros((2, 5, 5, 3)))
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(TypeError, match="images must be float64 like the parameters"):
         model(np.zeros((2, 4, 4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(B, P=4\)"):
         model.decode(np.zeros((2, 3), dtype=np.int64))
-    with pytest.raises(ValueError, match="outside the codebook"):
+    with pytest.raises(ValueError, match=r"codes \(image tokens\) holds id 5, outside the "
+                                         r"vocabulary \[0, 5\)"):
         model.decode(np.full((2, 4), 5))
     with pytest.raises(TypeError, match="integer"):
         model.decode(np.zeros((2, 4)))

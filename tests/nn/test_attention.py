@@ -144,20 +144,39 @@ def test_mha_rejects_bad_inputs(rng):
         MultiHeadAttention(6, 4, rng=rng)
     m = mha(rng)
     x = rng.standard_normal((B, T, C))
-    with pytest.raises(ValueError, match=r"x of shape \(B, T, C=4\), got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, T, C=4\), got shape \(3, 4\) "
+                                         r"\(add a batch axis"):
         m(x[0])
-    with pytest.raises(ValueError, match=r"\(B, T, C=4\), got \(2, 3, 5\)"):
+    with pytest.raises(ValueError, match=r"\(B, T, C=4\) with size 4 on axis 2, got shape "
+                                         r"\(2, 3, 5\)"):
         m(rng.standard_normal((B, T, C + 1)))
-    with pytest.raises(ValueError, match=r"\(B, T\) = \(2, 3\) .* got \(2, 4\)"):
+    with pytest.raises(TypeError, match="x must be float64 like the parameters, got float32"):
+        m(x.astype(np.float32))
+    with pytest.raises(ValueError, match=r"\(B, T\) = \(2, 3\), got shape \(2, 4\)"):
         m(x, np.ones((B, T + 1), dtype=bool))
-    with pytest.raises(ValueError, match=r"got \(2, 1, 3\)"):
+    with pytest.raises(ValueError, match=r"got shape \(2, 1, 3\)"):
         m(x, np.ones((B, 1, T), dtype=bool))
-    with pytest.raises(ValueError, match="bool or 0/1 integers, got dtype float64"):
+    with pytest.raises(TypeError, match="bool or 0/1 integer numpy array, got an array of float64"):
         m(x, np.ones((B, T)))
-    with pytest.raises(ValueError, match=r"only 0 and 1, got values \[0 1 2\]"):
+    with pytest.raises(ValueError, match=r"only 0 \(padding\) and 1 \(real\), got values "
+                                         r"\[0 1 2\]"):
         m(x, np.array([[1, 1, 0], [1, 2, 1]]))
     with pytest.raises(RuntimeError, match="before forward"):
         m.backward(x)
+
+
+def test_mha_backward_rejects_a_dy_of_another_shape(rng):
+    # (B, T, C) = (2, 3, 4): a (3, 2, 4) gradient has the same size and used to be reshaped
+    # silently into wrong gradients
+    m = mha(rng)
+    x = rng.standard_normal((B, T, C))
+    m(x)
+    with pytest.raises(ValueError, match=r"MultiHeadAttention dy must have the forward output's "
+                                         r"shape \(2, 3, 4\), got \(3, 2, 4\)"):
+        m.backward(rng.standard_normal((T, B, C)))
+    m(x)
+    with pytest.raises(TypeError, match="dy must be a floating-point numpy array"):
+        m.backward(np.ones((B, T, C), dtype=np.int64))
 
 
 # ---- KV-cached decoding -------------------------------------------------------------------

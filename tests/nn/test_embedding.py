@@ -36,12 +36,30 @@ def test_embedding_keeps_float32_and_inits_gpt2_style(rng):
 
 def test_embedding_rejects_bad_ids(rng):
     emb = Embedding(5, 4, rng=rng)
-    with pytest.raises(TypeError, match="integer ids, got dtype float64"):
+    with pytest.raises(TypeError, match="Embedding ids must be an integer numpy array of ids, got "
+                                        "an array of float64"):
         emb(np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"\[0, 5\), got 5"):
+    with pytest.raises(TypeError, match="got list"):
+        emb([0, 1])
+    with pytest.raises(ValueError, match=r"holds id 5, outside the vocabulary \[0, 5\)"):
         emb(np.array([[0, 5], [1, 2]]))
-    with pytest.raises(ValueError, match=r"\[0, 5\), got -1"):
+    with pytest.raises(ValueError, match=r"holds id -1, outside the vocabulary \[0, 5\)"):
         emb(np.array([-1, 2]))
+
+
+def test_embedding_backward_rejects_a_dout_of_another_shape(rng):
+    # the output is (2, 3, 4); a (3, 2, 4) dout has the same size, and flattening it would add
+    # each gradient row into the row of another id: a silently wrong table gradient
+    emb = Embedding(5, 4, rng=rng, dtype=np.float64)
+    idx = np.array([[1, 3, 1], [0, 1, 4]])
+    emb(idx)
+    with pytest.raises(ValueError, match=r"Embedding dout must have the forward output's shape "
+                                         r"\(2, 3, 4\), got \(3, 2, 4\)"):
+        emb.backward(rng.standard_normal((3, 2, 4)))
+    assert not emb.weight.grad.any()                                   # nothing was added
+    emb(idx)
+    with pytest.raises(ValueError, match=r"got \(6, 4\)"):
+        emb.backward(rng.standard_normal((6, 4)))
 
 
 def test_sinusoidal_module_returns_the_table_and_refuses_long_sequences():

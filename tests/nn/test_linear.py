@@ -53,9 +53,28 @@ def test_linear_module_adds_the_functional_gradients(rng):
 
 def test_linear_rejects_bad_input(rng):
     lin = Linear(4, 5, rng=rng)
-    with pytest.raises(TypeError, match="dtype float32, got int64"):
+    with pytest.raises(TypeError, match="Linear input x must be a floating-point numpy array, "
+                                        "got an array of int64"):
         lin(np.ones((2, 4), dtype=np.int64))
-    with pytest.raises(TypeError, match="got float64"):
+    with pytest.raises(TypeError, match="must be float32 like the parameters, got float64"):
         lin(np.ones((2, 4)))
-    with pytest.raises(ValueError, match=r"last dim 4, got shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., C_in=4\) with last dim 4, got shape "
+                                         r"\(2, 3\)"):
         lin(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"empty \(shape \(0, 4\)\)"):
+        lin(np.ones((0, 4), dtype=np.float32))
+
+
+def test_linear_backward_rejects_a_dout_of_another_shape(rng):
+    # y is (2, 3, 5); a (3, 2, 5) dout has the same size, and reshaping it to (N, C_out) would
+    # pair each gradient row with the wrong input row: silently wrong dw
+    lin = Linear(4, 5, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((2, 3, 4))
+    lin(x)
+    with pytest.raises(ValueError, match=r"Linear dout must have the forward output's shape "
+                                         r"\(2, 3, 5\), got \(3, 2, 5\)"):
+        lin.backward(rng.standard_normal((3, 2, 5)))
+    assert not lin.weight.grad.any() and not lin.bias.grad.any()     # nothing was added
+    lin(x)
+    with pytest.raises(ValueError, match=r"got \(6, 5\)"):
+        lin.backward(rng.standard_normal((6, 5)))

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from minifm.nn import Dropout, LayerNorm, Linear, Module, Parameter
+from minifm.nn import (GELU, Dropout, FeedForward, LayerNorm, Linear, Module, MultiHeadAttention,
+                       Parameter, ReLU, Softmax, TransformerBlock)
+from minifm.nn.patch_embedding import PatchEmbedding
 
 
 class TwoLayer(Module):
@@ -109,3 +111,51 @@ def test_load_state_dict_rejects_wrong_names_and_shapes(rng):
 def test_parameter_refuses_non_float_data():
     with pytest.raises(TypeError, match="int64"):
         Parameter(np.zeros(3, dtype=np.int64))
+
+
+def test_evaluating_restores_the_previous_mode_even_after_an_error():
+    layer = Dropout(0.5, rng=np.random.default_rng(0))
+    with layer.evaluating():
+        assert not layer.training
+    assert layer.training
+    layer.eval()
+    with layer.evaluating():
+        pass
+    assert not layer.training                       # it was in eval mode before: it stays there
+    layer.train()
+    with pytest.raises(RuntimeError):
+        with layer.evaluating():
+            raise RuntimeError("boom")
+    assert layer.training
+
+
+LAYERS = {
+    "LayerNorm": (lambda rng: LayerNorm(4, dtype=np.float64), (2, 3, 4)),
+    "Dropout": (lambda rng: Dropout(0.5, rng=rng), (2, 3, 4)),
+    "Dropout.eval": (lambda rng: Dropout(0.5, rng=rng).eval(), (2, 3, 4)),
+    "GELU": (lambda rng: GELU(), (2, 3, 4)),
+    "ReLU": (lambda rng: ReLU(), (2, 3, 4)),
+    "Softmax": (lambda rng: Softmax(), (2, 3, 4)),
+    "FeedForward": (lambda rng: FeedForward(4, 8, rng=rng, dtype=np.float64), (2, 3, 4)),
+    "MultiHeadAttention": (lambda rng: MultiHeadAttention(4, 2, rng=rng, dtype=np.float64),
+                           (2, 3, 4)),
+    "TransformerBlock.pre-LN": (lambda rng: TransformerBlock(4, 2, 8, rng=rng, dtype=np.float64),
+                                (2, 3, 4)),
+    "TransformerBlock.post-LN": (lambda rng: TransformerBlock(4, 2, 8, norm_first=False, rng=rng,
+                                                              dtype=np.float64), (2, 3, 4)),
+    "PatchEmbedding": (lambda rng: PatchEmbedding(4, 2, 3, 5, rng=rng, dtype=np.float64),
+                       (2, 4, 4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_backward_rejects_a_gradient_of_the_right_size_but_another_shape(rng, name):
+    make, shape = LAYERS[name]
+    layer = make(rng)
+    y = layer(rng.standard_normal(shape))
+    transposed = rng.standard_normal(y.shape[::-1])            # same size, another shape
+    assert transposed.size == y.size and transposed.shape != y.shape
+    with pytest.raises(ValueError, match=rf"must have the forward output's shape "
+                                         rf"\({y.shape[0]}, {y.shape[1]}, {y.shape[2]}\)"):
+        layer.backward(transposed)
+    assert all(not p.grad.any() for p in layer.parameters())   # nothing was added

@@ -44,9 +44,12 @@ def test_patch_embedding_keeps_float32(rng):
 
 def test_patch_embedding_rejects_bad_input(rng):
     layer = PatchEmbedding(4, 2, 3, 5, rng=rng)
-    with pytest.raises(ValueError, match=r"\(B, 4, 4, 3\), got \(2, 4, 4, 1\)"):
+    with pytest.raises(ValueError, match=r"\(B, 4, 4, 3\) with size 3 on axis 3, got shape "
+                                         r"\(2, 4, 4, 1\)"):
         layer(np.zeros((2, 4, 4, 1), dtype=np.float32))
-    with pytest.raises(TypeError, match="dtype float32, got float64"):
+    with pytest.raises(ValueError, match=r"\(B, 4, 4, 3\), got shape \(4, 4, 3\) \(add a batch"):
+        layer(np.zeros((4, 4, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="float32 like the parameters, got float64"):
         layer(np.zeros((2, 4, 4, 3)))
     with pytest.raises(ValueError, match="not divisible"):
         PatchEmbedding(5, 2, 3, 5, rng=rng)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from minifm.models.gpt import GPT, GPTConfig
-from minifm.optim import AdamW, clip_grad_norm, param_groups
+from minifm.training.optim import AdamW, clip_grad_norm, param_groups
 
 torch = pytest.importorskip("torch")
 
@@ -24,7 +24,7 @@ twin_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(twin_module)
 
 TOL = 1e-9
-CONFIG = GPTConfig(vocab_size=11, block_size=6, n_layer=2, n_head=2, n_embd=8)
+CONFIG = GPTConfig(vocab_size=11, context_length=6, n_layer=2, n_head=2, n_embd=8)
 
 
 def models_and_batch(rng, config=CONFIG, B=2, T=5):
@@ -96,12 +96,12 @@ def test_benchmark_runners_start_equal_and_count_flops_like_6n_per_token():
         runners = make_runners(config, recipe)
     finally:
         sys.path.remove(str(TWIN_PATH.parent))
-    x, y = np.random.default_rng(0).integers(0, 13, size=(2, 3, config.block_size))
+    x, y = np.random.default_rng(0).integers(0, 13, size=(2, 3, config.context_length))
     losses = [[r.step(x, y, recipe.lr) for r in runners] for _ in range(3)]
     for ours, theirs in losses:
         assert abs(ours - theirs) < 1e-4
     assert losses[-1][0] < losses[0][0]
-    C, L, T, V = config.n_embd, config.n_layer, config.block_size, config.vocab_size
+    C, L, T, V = config.n_embd, config.n_layer, config.context_length, config.vocab_size
     n_matmul = L * 12 * C * C + V * C                         # weight matrices, plus the tied head
     flops = train_step_flops(config, 3, T)
     assert 6 * n_matmul * 3 * T <= flops <= 6 * n_matmul * 3 * T * 1.5

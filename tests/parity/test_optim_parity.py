@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minifm.nn.module import Parameter
-from minifm.optim import SGD, AdamW, clip_grad_norm, cosine_with_warmup
+from minifm.training.optim import SGD, AdamW, clip_grad_norm, cosine_with_warmup
 
 torch = pytest.importorskip("torch")
 

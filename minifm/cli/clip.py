@@ -1,0 +1,143 @@
+"""Train CLIP on the shapes world: images and captions in one embedding space.
+
+    minifm train clip --steps 1000 --out out/clip
+    minifm zeroshot out/clip                                   (all 36 class prompts)
+    minifm zeroshot out/clip --labels "a red circle" "a blue circle" --n-images 8
+
+``train`` saves ``checkpoint.npz``, ``tokenizer.json``, ``loss.png``, ``metrics.json`` (with the
+evaluation of ``minifm.tasks.clip.evaluate`` under "evaluation") and three plots in ``--out``:
+``similarity.png`` (a batch's cosine similarities), ``temperature.png`` (the learned temperature
+over training) and ``embeddings.png`` (image and text embeddings projected to 2-D).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+
+from minifm.cli.common import finish_training, output_dir, print_run_summary, start_or_resume
+from minifm.data.shapes import COLOURS, SHAPES, class_prompts
+from minifm.data.shapes_captions import ShapesCaptionData
+from minifm.models.clip import CLIP
+from minifm.plots.clip import save_plots
+from minifm.plots.shapes import show_images
+from minifm.tasks.clip import (TRAIN_DEFAULTS, caption_data, classify, evaluate,
+                               format_evaluation, images_of_classes, is_unseen, label_classes,
+                               load_clip_run, model_config, new_model, temperature_metric)
+from minifm.tokenizers.word import WordTokenizer
+from minifm.training.trainer import TrainConfig
+
+MODEL_FLAGS = ("patch_size", "vision_width", "vision_layers", "vision_heads", "image_pool",
+               "text_width", "text_layers", "text_heads", "text_pool", "embed_dim", "dropout")
+
+
+# ---- minifm train clip --------------------------------------------------------------------------
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The CLIP flags of ``minifm train clip`` (data and model size)."""
+    g = parser.add_argument_group("data (the shapes world)")
+    g.add_argument("--image-size", type=int, help="image side in pixels (default 16)")
+    g.add_argument("--eval-images", type=int, default=600,
+                   help="images per split for the final zero-shot evaluation (default 600)")
+    g = parser.add_argument_group("model (a preset, then any override)")
+    g.add_argument("--preset", choices=["classroom"], default="classroom",
+                   help="model size (default classroom: 2 + 2 layers, width 64, 4 heads)")
+    g.add_argument("--patch-size", type=int, help="side of a ViT patch in pixels")
+    for tower in ("vision", "text"):
+        g.add_argument(f"--{tower}-width", type=int, help=f"width of the {tower} tower")
+        g.add_argument(f"--{tower}-layers", type=int, help=f"blocks of the {tower} tower")
+        g.add_argument(f"--{tower}-heads", type=int, help=f"attention heads of the {tower} tower")
+    g.add_argument("--image-pool", choices=["cls", "mean"], help="class token or mean of patches")
+    g.add_argument("--text-pool", choices=["eot", "mean"],
+                   help="end-of-text token or mean of tokens")
+    g.add_argument("--embed-dim", type=int, help="width of the joint embedding space")
+    g.add_argument("--dropout", type=float, help="dropout probability")
+
+
+def train(args: argparse.Namespace) -> int:
+    """``minifm train clip``: train from scratch, or continue with ``--resume``."""
+    if args.eval_images < 1:
+        raise ValueError(f"--eval-images must be >= 1, got {args.eval_images}")
+
+    def start(train_config: TrainConfig) -> tuple[CLIP, ShapesCaptionData, WordTokenizer]:
+        data = caption_data(args.image_size or 16)
+        config = model_config(args.preset, data, **{k: getattr(args, k) for k in MODEL_FLAGS})
+        return new_model(config, train_config.seed), data, data.tokenizer
+
+    trainer = start_or_resume(
+        args, family="clip", defaults=TRAIN_DEFAULTS, out=output_dir(args, "out/clip"),
+        model_flags=MODEL_FLAGS + ("image_size",), start=start,
+        resume_data=lambda ckpt: caption_data(ckpt.model_config["image_size"],
+                                              ckpt.build_tokenizer()),
+        extra_metrics=temperature_metric)
+    model, data, out = trainer.model, trainer.data, trainer.out_dir
+    if not args.quiet:
+        print(f"training a CLIP of {model.num_parameters():,} parameters "
+              f"({json.dumps(dataclasses.asdict(model.config))}) on the shapes world")
+    metrics = finish_training(trainer, data.tokenizer)
+    if metrics["stopped_early"]:
+        return 1
+    metrics["evaluation"] = evaluate(model, data, n_images=args.eval_images)
+    metrics = trainer.write_metrics(metrics)
+    plots = save_plots(model, data, trainer.history, out)
+    if not args.quiet:
+        print_run_summary(metrics, out, ["checkpoint.npz", "tokenizer.json", "metrics.json",
+                                         "loss.png", *(p.name for p in plots)],
+                          format_evaluation(metrics["evaluation"]))
+    return 0
+
+
+# ---- minifm zeroshot ----------------------------------------------------------------------------
+def add_zeroshot_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a folder from `train clip` (or its checkpoint.npz)")
+    parser.add_argument("--labels", nargs="+", metavar="TEXT",
+                        help='candidate captions, e.g. "a red circle" "a blue square" '
+                             "(default: the 36 class prompts)")
+    parser.add_argument("--n-images", type=int, default=12,
+                        help="held-out images to classify (default 12)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image sampler")
+    parser.add_argument("--plot", metavar="PATH", help="also save the images with predictions")
+
+
+def zeroshot(args: argparse.Namespace) -> int:
+    """Classify held-out shapes images with a trained CLIP and text labels (zero-shot)."""
+    if args.n_images < 1:
+        raise ValueError(f"--n-images must be >= 1, got {args.n_images}")
+    labels = args.labels if args.labels else class_prompts()
+    if any(not label.strip() for label in labels):
+        raise ValueError("--labels got an empty label")
+    model, data = load_clip_run(args.checkpoint)
+    rng = np.random.default_rng(args.seed)
+    classes = label_classes(labels)
+    if classes is None:            # free-form labels: images of every combination, no scoring
+        sample = data.world.sample(args.n_images, rng, "all")
+        images, colour, shape = sample.images, sample.colour, sample.shape
+    else:
+        images, colour, shape = images_of_classes(data.world, classes, args.n_images, rng)
+    probs = classify(model, data, images, labels)                          # (N, labels)
+    predicted = probs.argmax(axis=1)
+    unseen = is_unseen(data.world, colour, shape)
+    correct = np.array([classes is not None and classes[p] == (c, s)
+                        for c, s, p in zip(colour, shape, predicted)])
+    for i, (c, s, p) in enumerate(zip(colour, shape, predicted)):
+        truth = f"{COLOURS[c]} {SHAPES[s]}" + (" (unseen pair)" if unseen[i] else "")
+        mark = "" if classes is None else "  right" if correct[i] else "  WRONG"
+        print(f"image {i:3d}: {truth:28s} -> {labels[p]!r} (p = {probs[i, p]:.2f}){mark}")
+    if classes is not None:
+        print(f"accuracy {correct.mean():.1%} on {len(correct)} images "
+              f"(chance {1 / len(labels):.1%})")
+        if unseen.any():
+            print(f"  on unseen (colour, shape) pairs: {correct[unseen].mean():.1%} of "
+                  f"{int(unseen.sum())} images")
+    else:
+        print("(the labels do not each name one colour and one shape, so there is no score)")
+    if args.plot:
+        show_images(images, [labels[p] for p in predicted]).savefig(args.plot, dpi=100)
+        print(f"saved {args.plot}")
+    return 0
+
+
+COMMANDS = {"zeroshot": (add_zeroshot_arguments, zeroshot)}

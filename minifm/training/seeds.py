@@ -1,0 +1,36 @@
+"""Named random streams: one run seed, many independent generators, each called by what it does.
+
+A run has one seed (``TrainConfig.seed``, ``--seed``). Everything random in it draws from its own
+stream, ``np.random.default_rng([seed, number])``: NumPy's ``SeedSequence`` turns the pair into
+an independent generator, so drawing more from one stream never shifts another (changing the
+batch size does not change the initial weights). The numbers are fixed here, once, by name:
+
+    rng = stream(seed, "init")          # a model's initial weights (and dropout generators)
+    rng = stream(seed, "eval_batches")  # the validation batches, the same at every validation
+
+A stream's number never changes, so runs stay reproducible across versions of minifm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STREAMS: dict[str, int] = {
+    "eval_batches": 1,       # Trainer.evaluate: the same validation batches every time
+    "init": 2,               # initial weights of a model trained from scratch
+    "vqvae_init": 3,         # the VQ-VAE image tokenizer: weights, k-means start, code restarts
+    "image_tokenizer_fit": 4,   # the images an image tokenizer is fitted on
+    "image_tokenizer_report": 5,  # the fresh images its reconstructions are measured on
+    "pictures": 6,           # images drawn for the plots of a run
+    "classifier_init": 7,    # a classification head put on a pre-trained encoder
+}
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """The generator of stream ``name`` for run seed ``seed`` (see ``STREAMS``)."""
+    if name not in STREAMS:
+        raise ValueError(f"unknown random stream {name!r}; the streams are "
+                         f"{', '.join(STREAMS)} (add a new one to minifm.training.seeds.STREAMS)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"a seed must be an integer >= 0, got {seed!r}")
+    return np.random.default_rng([int(seed), STREAMS[name]])

@@ -1,0 +1,116 @@
+"""Checks of what a public call receives, written once so every error reads the same.
+
+Each check raises at the public call, naming the argument, what was expected and what arrived
+(``TypeError`` for the wrong kind of thing, ``ValueError`` for the wrong shape or values), so a
+user never meets an ``IndexError`` deep inside NumPy or, worse, a silently wrong answer.
+
+    check_ids(idx, "idx", vocab_size=V, ndim=2)          # int array of token ids in [0, V)
+    check_right_padded(tokens, pad_id, "tokens")         # padding only after the text
+    check_floats(x, "x", shape=(None, None, C))          # float array; None = any length (> 0)
+    check_floats(x, "x", last_dim=C)                     # float array (..., C) of any rank
+    check_same_shape(dout, out_shape, "dout")            # a gradient shaped like the output
+    check_mask(mask, "attention_mask", shape=(B, T))     # bool or 0/1 ints, 1 = real token
+    check_context_length(T, context_length)              # no position embedding beyond it
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _kind(a: Any) -> str:
+    """How an argument looks, for messages: a dtype for arrays, else the Python type."""
+    return f"an array of {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+
+
+def _check_shape(a: np.ndarray, what: str, ndim: int | None,
+                 shape: Sequence[int | None] | None, axes: str | None) -> None:
+    expected = f"shape {axes}" if axes else (f"{ndim} dimensions" if ndim is not None else "")
+    if shape is not None:
+        ndim = len(shape)
+    if ndim is not None and a.ndim != ndim:
+        hint = " (add a batch axis: array[None])" if a.ndim == ndim - 1 else ""
+        raise ValueError(f"{what} must have {expected or f'{ndim} dimensions'}, got shape "
+                         f"{a.shape}{hint}")
+    if a.size == 0:
+        raise ValueError(f"{what} is empty (shape {a.shape}); expected at least one element "
+                         "along every axis")
+    if shape is not None:
+        for axis, (want, got) in enumerate(zip(shape, a.shape)):
+            if want is not None and want != got:
+                raise ValueError(f"{what} must have {expected or f'shape {tuple(shape)}'} with "
+                                 f"size {want} on axis {axis}, got shape {a.shape}")
+
+
+def check_ids(ids: Any, what: str, *, vocab_size: int, ndim: int | None = None,
+              shape: Sequence[int | None] | None = None, axes: str | None = None) -> None:
+    """``ids`` must be a non-empty integer array (of ``ndim`` dimensions or ``shape``, where a
+    None entry allows any size) whose values lie in [0, vocab_size). ``axes`` names the
+    dimensions in messages, e.g. "(B, T)"."""
+    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer) \
+            or ids.dtype == np.bool_:
+        raise TypeError(f"{what} must be an integer numpy array of ids, got {_kind(ids)}")
+    _check_shape(ids, what, ndim, shape, axes)
+    bad = (ids < 0) | (ids >= vocab_size)
+    if bad.any():
+        raise ValueError(f"{what} holds id {ids[bad].flat[0]}, outside the vocabulary "
+                         f"[0, {vocab_size})")
+
+
+def check_right_padded(ids: np.ndarray, pad_id: int, what: str) -> None:
+    """Every row of ``ids`` (B, T) must start with a real token and hold ``pad_id`` only after
+    its text (padding at the end), as a key-padding mask and last-token pooling assume."""
+    real = ids != pad_id                                                  # (B, T)
+    if not real[:, 0].all() or (real[:, 1:] & ~real[:, :-1]).any():
+        raise ValueError(f"every row of {what} must start with a real token and have its "
+                         f"padding (pad_id={pad_id}) only at the end")
+
+
+def check_floats(x: Any, what: str, *, ndim: int | None = None,
+                 shape: Sequence[int | None] | None = None, axes: str | None = None,
+                 dtype: np.dtype | type | None = None, last_dim: int | None = None) -> None:
+    """``x`` must be a non-empty floating-point array (of ``ndim`` dimensions or ``shape``;
+    of ``dtype`` if given). ``last_dim`` fixes only the last axis, for inputs of any rank
+    (..., C), as a layer acting on the last axis (Linear, LayerNorm) accepts."""
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{what} must be a floating-point numpy array, got {_kind(x)}")
+    if dtype is not None and x.dtype != np.dtype(dtype):
+        raise TypeError(f"{what} must be {np.dtype(dtype)} like the parameters, got {x.dtype}")
+    _check_shape(x, what, ndim, shape, axes)
+    if last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim):
+        raise ValueError(f"{what} must have shape {axes or f'(..., {last_dim})'} with last dim "
+                         f"{last_dim}, got shape {x.shape}")
+
+
+def check_same_shape(dout: Any, shape: tuple[int, ...], what: str = "dout") -> None:
+    """A gradient must be a float array with exactly the shape of the output it belongs to
+    (the same size in another shape would silently give wrong gradients)."""
+    if not isinstance(dout, np.ndarray) or not np.issubdtype(dout.dtype, np.floating):
+        raise TypeError(f"{what} must be a floating-point numpy array, got {_kind(dout)}")
+    if dout.shape != tuple(shape):
+        raise ValueError(f"{what} must have the forward output's shape {tuple(shape)}, got "
+                         f"{dout.shape}")
+
+
+def check_mask(mask: Any, what: str, *, shape: Sequence[int], axes: str | None = None) -> None:
+    """``mask`` must be a bool array, or an integer array of 0s and 1s, of exactly ``shape``
+    (True / 1 = a real position, False / 0 = padding)."""
+    expected = f"{axes} = {tuple(shape)}" if axes else f"{tuple(shape)}"
+    if not isinstance(mask, np.ndarray) or not (np.issubdtype(mask.dtype, np.integer)
+                                                or mask.dtype == np.bool_):
+        raise TypeError(f"{what} must be a bool or 0/1 integer numpy array, got {_kind(mask)}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{what} must have shape {expected}, got shape {mask.shape}")
+    if mask.dtype != np.bool_ and not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"{what} must hold only 0 (padding) and 1 (real), got values "
+                         f"{np.unique(mask)}")
+
+
+def check_context_length(T: int, context_length: int) -> None:
+    """A model with ``context_length`` rows of position embeddings reads at most that many
+    positions."""
+    if T > context_length:
+        raise ValueError(f"sequence length T={T} exceeds context_length={context_length} (the "
+                         "model has no position embedding beyond it); crop the input")
