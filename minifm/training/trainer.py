@@ -84,8 +84,10 @@ class Trainer:
     ``out_dir`` (created if needed) receives ``metrics.json`` and, when ``family``
     is given too, ``checkpoint.npz`` at every validation and at the end (the family must be in
     ``minifm.models.MODEL_FAMILIES`` for the checkpoint to be rebuilt). The model needs a
-    ``config`` dataclass attribute for the checkpoint. ``tokenizer`` (anything with ``to_dict()``) is stored in the
-    checkpoint. ``metrics_out`` is a further path for the metrics JSON. The progress bar (tqdm, on
+    ``config`` dataclass attribute for the checkpoint. ``tokenizer`` (anything with
+    ``to_dict()``, or a dict of named ones, as text-to-image keeps its caption and image
+    tokenizers) is stored in the checkpoint. ``metrics_out`` is a further path for the metrics
+    JSON. The progress bar (tqdm, on
     stdout) shows only when stdout is a terminal; otherwise a line is printed at each validation.
     ``quiet`` silences both; a divergence message is always printed (to stderr).
     ``extra_metrics(model) -> {name: number}``, if given, adds its entries to every history row
