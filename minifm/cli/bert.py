@@ -17,8 +17,9 @@ import dataclasses
 import json
 
 from minifm.atomic import atomic_write
-from minifm.cli.common import (add_common_train_arguments, finish_training, output_dir,
-                               start_or_resume, train_config_from_args)
+from minifm.cli.common import (add_common_train_arguments, add_model_size_arguments,
+                               finish_training, output_dir, start_or_resume,
+                               train_config_from_args)
 from minifm.data.bert_data import PretrainingData
 from minifm.models.bert import PRESETS, BertForPreTraining
 from minifm.tasks.bert import (FINETUNE_DEFAULTS, MODEL_FLAGS, N_DOCUMENTS, N_HELD_OUT,
@@ -38,12 +39,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"stories in the built-in corpus (default {N_DOCUMENTS})")
     g.add_argument("--mask-prob", type=float, default=0.15,
                    help="share of real tokens the masked LM must recover (default 0.15)")
-    g = parser.add_argument_group("model (a preset, then any override)")
-    g.add_argument("--preset", choices=sorted(PRESETS), default="classroom",
-                   help="model size (default classroom: 2 layers, 4 heads, width 64)")
-    g.add_argument("--n-layer", type=int, help="transformer blocks")
-    g.add_argument("--n-head", type=int, help="attention heads")
-    g.add_argument("--n-embd", type=int, help="model width")
+    g = add_model_size_arguments(parser, PRESETS,
+                                 "model size (default classroom: 2 layers, 4 heads, width 64)")
     g.add_argument("--n-inner", type=int, help="feed-forward width")
     g.add_argument("--context-length", "--max-len", dest="context_length", type=int,
                    help="longest input, the rows of the position embedding (--max-len: the "

@@ -13,6 +13,7 @@ the module is imported only when that family is built, so ``import minifm.models
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -42,6 +43,15 @@ def upgrade_config(family: str, config_dict: dict[str, Any]) -> dict[str, Any]:
     """``config_dict`` with every key renamed since it was saved given its current name."""
     renames = RENAMED_CONFIG_KEYS.get(family, {})
     return {renames.get(k, k): v for k, v in config_dict.items()}
+
+
+def from_preset(presets: dict[str, Any], name: str, **overrides: Any) -> Any:
+    """The config ``presets[name]`` with every override that is not None applied (a None is
+    an option the user left at the preset's value)."""
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
+    return dataclasses.replace(presets[name],
+                               **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _as_tuples(value: Any) -> Any:

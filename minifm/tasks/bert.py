@@ -25,6 +25,7 @@ import numpy as np
 
 from minifm.data.bert_data import IGNORE_INDEX, LabelledTextData, PretrainingData
 from minifm.data.stories import sentiment_examples, story_corpus
+from minifm.models import from_preset
 from minifm.models.bert import (PRESETS, Bert, BertConfig, BertForPreTraining,
                                 BertForSequenceClassification, count_params)
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
@@ -78,10 +79,7 @@ def sentiment_data(tokenizer: WordPieceTokenizer, n_labelled: int = N_LABELLED,
 
 def model_config(preset: str, vocab_size: int, **overrides: Any) -> BertConfig:
     """The preset's config with ``vocab_size`` and every override that is not None applied."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    config = dataclasses.replace(PRESETS[preset], vocab_size=vocab_size, **changes)
+    config = from_preset(PRESETS, preset, vocab_size=vocab_size, **overrides)
     n = count_params(config, "pretraining")
     if n > MAX_TRAIN_PARAMS:
         raise ValueError(f"preset {preset!r} has {n:,} parameters: too large to train here")
@@ -113,10 +111,7 @@ def pretrain(train_config: TrainConfig = TRAIN_DEFAULTS, preset: str = "classroo
 def load_pretrained(path: str | os.PathLike) -> tuple[BertForPreTraining, WordPieceTokenizer]:
     """The model and tokenizer of a ``train bert`` checkpoint (a folder or its .npz file)."""
     ckpt = load_checkpoint(path, family="bert")
-    tokenizer = ckpt.build_tokenizer()
-    if tokenizer is None:
-        raise ValueError(f"checkpoint {ckpt.path} has no tokenizer")
-    return ckpt.build_model(), tokenizer
+    return ckpt.build_model(), ckpt.require_tokenizer()
 
 
 def classifier(config: BertConfig, encoder: Bert | None, n_classes: int,

@@ -35,6 +35,7 @@ from minifm.data.shapes import (CHANCE, COLOURS, POSITIONS, SHAPES, SIZES, Shape
                                 ShapesWorld, class_prompts)
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.functional.softmax import softmax_forward
+from minifm.models import from_preset
 from minifm.models.clip import CLIP, PRESETS, CLIPConfig
 from minifm.tokenizers.word import WordTokenizer, split_words
 from minifm.training.checkpoint import load_checkpoint
@@ -60,13 +61,10 @@ def caption_data(image_size: int = 16, tokenizer: WordTokenizer | None = None
 def model_config(preset: str, data: ShapesCaptionData, **overrides: Any) -> CLIPConfig:
     """The preset sized for the data (its image side and vocabulary, and a context at least as
     long as its longest caption), plus every override that is not None."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(PRESETS[preset], image_size=data.world.config.image_size,
+    config = from_preset(PRESETS, preset, **overrides)
+    return dataclasses.replace(config, image_size=data.world.config.image_size,
                                vocab_size=data.tokenizer.vocab_size,
-                               context_length=max(PRESETS[preset].context_length,
-                                                  data.context_length), **changes)
+                               context_length=max(config.context_length, data.context_length))
 
 
 def new_model(config: CLIPConfig, seed: int) -> CLIP:

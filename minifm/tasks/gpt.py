@@ -14,7 +14,6 @@ the arithmetic checker, the agreement labels.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,6 +22,7 @@ from minifm.data.corpora import (agreement_accuracy, agreement_corpus, agreement
                                  arithmetic_accuracy, arithmetic_corpus, arithmetic_problems,
                                  grammar_corpus, score_grammar)
 from minifm.data.text import TokenData
+from minifm.models import from_preset
 from minifm.models.gpt import GPT, PRESETS, GPTConfig, count_params
 from minifm.tokenizers import BPETokenizer, CharTokenizer, Tokenizer
 from minifm.training.checkpoint import load_checkpoint
@@ -65,10 +65,7 @@ def build_tokenizer(kind: str, text: str, vocab_size: int | None = None) -> Toke
 
 def model_config(preset: str, vocab_size: int, **overrides: Any) -> GPTConfig:
     """The preset's config with ``vocab_size`` and every override that is not None applied."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    config = dataclasses.replace(PRESETS[preset], vocab_size=vocab_size, **changes)
+    config = from_preset(PRESETS, preset, vocab_size=vocab_size, **overrides)
     n = count_params(config)
     if n > MAX_TRAIN_PARAMS:
         raise ValueError(f"preset {preset!r} has {n:,} parameters; weights, gradients and AdamW "
@@ -85,10 +82,7 @@ def new_model(config: GPTConfig, seed: int) -> GPT:
 def load_pretrained(path: str) -> tuple[GPT, Tokenizer]:
     """The model and tokenizer of a ``train gpt`` folder (or its checkpoint.npz)."""
     ckpt = load_checkpoint(path, family="gpt")
-    tokenizer = ckpt.build_tokenizer()
-    if tokenizer is None:
-        raise ValueError(f"checkpoint {ckpt.path} has no tokenizer to encode text with")
-    return ckpt.build_model(), tokenizer
+    return ckpt.build_model(), ckpt.require_tokenizer()
 
 
 def pretrained_data(text: str, tokenizer: Tokenizer, context_length: int,

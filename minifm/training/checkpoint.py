@@ -93,6 +93,15 @@ class Checkpoint:
             return tokenizer_from_dict(self.tokenizer)
         return {name: tokenizer_from_dict(d) for name, d in self.tokenizer.items()}
 
+    def require_tokenizer(self) -> Any:
+        """The tokenizer, for a caller that must encode text for this model; a checkpoint saved
+        without one is refused."""
+        tokenizer = self.build_tokenizer()
+        if tokenizer is None:
+            raise CheckpointError(f"checkpoint {self.path} has no tokenizer to encode text with "
+                                  "(it was saved without one)")
+        return tokenizer
+
     def make_rng(self) -> np.random.Generator:
         """A generator (PCG64, as ``np.random.default_rng`` makes) in exactly the state the
         trainer's generator had when this was saved."""
