@@ -95,7 +95,7 @@ def policy_gradient_forward(logits: np.ndarray, targets: np.ndarray, ref_logprob
     B, T = logp.shape
     check_floats(ref_logprobs, "policy_gradient ref_logprobs", shape=(B, T), axes="(B, T)")
     check_floats(advantages, "policy_gradient advantages", shape=(B,), axes="(B,)")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not beta >= 0:
         raise ValueError(f"policy_gradient: beta must be a number >= 0, got {beta!r}")
     valid = lp_cache.valid
     lengths = valid.sum(axis=1)                                      # (B,) |y_b|

@@ -112,7 +112,7 @@ def dpo_implicit_rewards(pi_chosen: np.ndarray, pi_rejected: np.ndarray, ref_cho
     """r = beta * (log pi - log ref) for the chosen and the rejected responses, each (B,)."""
     _check_pairs("dpo", pi_chosen=pi_chosen, pi_rejected=pi_rejected, ref_chosen=ref_chosen,
                  ref_rejected=ref_rejected)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not beta > 0:
         raise ValueError(f"dpo: beta must be a number > 0, got {beta!r}")
     return beta * (pi_chosen - ref_chosen), beta * (pi_rejected - ref_rejected)
 

@@ -10,8 +10,15 @@ assistant's tokens. A GPT reads ``idx = tokens[:, :-1]`` and its logits at posit
     targets[b, t] = tokens[b, t + 1]   if response_mask[b, t + 1] else IGNORE_INDEX
 
 With these targets the existing mean cross-entropy (``minifm.functional.losses``) *is* the masked
-SFT loss: it averages -log p(target) over the response tokens only, and its backward writes an
-exact 0.0 into every logit row whose target is ignored (a prompt or padding token).
+SFT loss. With R the set of response positions (b, t) and y their targets,
+
+    L = 1/|R| sum_{(b,t) in R} (logsumexp(x[b, t]) - x[b, t, y])
+    dL/dx[b, t] = (softmax(x[b, t]) - onehot(y)) / |R|   for (b, t) in R,   0 otherwise
+
+A prompt position is not in the sum at all, so its logits' gradient is exactly 0 (the backward
+writes 0.0, not a small number). The prompt still matters: the response positions attend to its
+tokens, so their embeddings and the trunk's weights get gradient through attention; the model
+is only never asked to *predict* the prompt.
 
     token log-prob      logp[b, t] = log softmax(x[b, t])[targets[b, t]]   (0 where ignored)
                                    = x[b, t, target] - logsumexp(x[b, t])

@@ -105,3 +105,10 @@ def test_surrogate_rejects_bad_input(rng):
         policy_gradient_forward(logits, targets, ref_logp, adv[:-1])
     with pytest.raises(ValueError, match=r"ref_logprobs must have shape \(B, T\)"):
         policy_gradient_forward(logits, targets, ref_logp[:, :-1], adv)
+
+
+def test_surrogate_keeps_float32(rng):
+    logits, targets, ref_logp, adv = (a.astype(np.float32) if a.dtype.kind == "f" else a
+                                      for a in batch(rng))
+    loss, cache = policy_gradient_forward(logits, targets, ref_logp, adv, beta=np.float32(0.1))
+    assert np.isfinite(loss) and policy_gradient_backward(1.0, cache).dtype == np.float32
