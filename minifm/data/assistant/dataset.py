@@ -3,7 +3,7 @@
 Lesson: "From GPT to assistant" (issue 12). Dimension letters: N conversations, B batch,
 L row length (prompt + response; a GPT reads L - 1 of them, so L - 1 <= its context length).
 
-    tok = world_tokenizer()                                   # one word-level vocabulary, V = 197
+    tok = world_tokenizer()                                   # one word-level vocabulary, V = 248
     train = examples("train", 200, rng)                       # 200 per task, no held-out part
     data = ChatData(train, tok, context_length=64)
     tokens, mask = data.get_batch(16, rng)                    # (16, L) ids, (16, L) bool

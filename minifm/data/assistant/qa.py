@@ -9,8 +9,9 @@ thing, what colour it is, or what someone has:
     ... what colour is the ball ?                                    ->  red
     ... what does tom have ?                                         ->  a blue kite
 
-Judge: correct = the answer's words are exactly the reference's; score = the token F1 of the two
-(SQuAD's partial credit), so "a red kite" for "a blue kite" earns 2/3.
+Judge: correct = the answer's words are exactly the reference's; score = their token accuracy
+(the share of positions with the reference's word), so "a red kite" for "a blue kite" earns 2/3
+and "tom has the kite" for "tom" 1/4.
 Held out: the held-out names, and the (colour, thing) pairs of ``HELD_OUT_PAIRS`` (one thing per
 colour, one colour per thing, as in the shapes world), never in a training context.
 """
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.data.assistant.example import Example, NAMES, names_held_out, pick, token_f1, words
+from minifm.data.assistant.example import (Example, NAMES, names_held_out, pick, token_accuracy,
+                                           words)
 
 TASK = "qa"
 COLOURS = ("red", "blue", "green", "yellow", "pink", "black")
@@ -68,10 +70,10 @@ def generate(rng: np.random.Generator) -> Example:
 def grade_exact(answer: str, gold: str) -> tuple[bool, float, dict]:
     """(correct, score, details) of an answer that must equal ``gold`` word for word."""
     got, want = words(answer), words(gold)
-    f1 = token_f1(got, want)
-    return got == want, 1.0 if got == want else f1, {"exact": got == want, "f1": f1}
+    accuracy = token_accuracy(got, want)
+    return got == want, accuracy, {"exact": got == want, "token_accuracy": accuracy}
 
 
 def grade(example: Example, answer: str) -> tuple[bool, float, dict]:
-    """Exact match against the reference answer; token F1 as partial credit."""
+    """Exact match against the reference answer; token accuracy as partial credit."""
     return grade_exact(answer, example.facts["answer"])

@@ -14,8 +14,8 @@ The cause is the weather (-> what the character takes) or a meal (-> how they re
 "tom frowns because the soup is stale .". A summary has the form ``WHO WHAT because WHY .``.
 
 Judge: the three fields are read off the answer and compared one by one (who = the first word;
-what = up to "because"; why = after it); correct = all three right and the form exact; score =
-the share of the three fields that are right. Held out: the held-out names and the (food,
+what = up to "because"; why = after it, before the final "."); correct = all three right and
+the form exact; score = the share of the four checks (three fields and the form) passed. Held out: the held-out names and the (food,
 adjective) pairs of ``HELD_OUT_MEALS``, never in a training story.
 """
 
@@ -80,8 +80,7 @@ def read_fields(answer: str) -> tuple[dict[str, str], bool]:
 
 
 def grade(example: Example, answer: str) -> tuple[bool, float, dict]:
-    """Each field against the story's; the share of right fields as partial credit."""
+    """Each field against the story's, and the form; the share of checks passed as credit."""
     fields, form = read_fields(answer)
-    right = {f: fields[f] == " ".join(words(example.facts[f])) for f in FIELDS}
-    score = sum(right.values()) / len(FIELDS)
-    return form and all(right.values()), score, {**right, "form": form}
+    checks = {f: fields[f] == " ".join(words(example.facts[f])) for f in FIELDS} | {"form": form}
+    return all(checks.values()), sum(checks.values()) / len(checks), checks

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minifm.data.assistant.example import Example, pick, words
+from minifm.data.assistant.example import Example, pick, token_accuracy, words
 from minifm.data.corpora import ADJECTIVES, DETERMINERS, INTRANSITIVE, NOUNS, PL, SG, TRANSITIVE
 
 TASK = "translation"
@@ -118,12 +118,6 @@ def generate(rng: np.random.Generator) -> Example:
     source, answer = (english(s), zin(s)) if target == "zin" else (zin(s), english(s))
     return Example(TASK, f"translate to {target} : {source}", answer, {"answer": answer},
                    held_out=held_out_parts(s))
-
-
-def token_accuracy(answer: list[str], gold: list[str]) -> float:
-    """The share of positions, over the longer sequence, where the two have the same word."""
-    same = sum(a == g for a, g in zip(answer, gold))
-    return same / max(len(answer), len(gold), 1)
 
 
 def grade(example: Example, answer: str) -> tuple[bool, float, dict]:
