@@ -43,6 +43,9 @@ def held_out_in_text(e) -> list[str]:
         found += [f"steps:{steps[0]} {steps[1]}"] if steps in codegen.HELD_OUT_STEPS else []
     found += [f"meal:{f} {a}" for f, a in summary.HELD_OUT_MEALS if f"the {f} is {a}" in t]
     found += ["request:please share"] if "please share" in t else []
+    anna, ben = summary.HELD_OUT_CHARACTER, harmless.HELD_OUT_KEEPER
+    found += [f"entity:{anna}"] if e.task == "summary" and anna in words else []
+    found += [f"keeper:{ben}"] if f"secret word of {ben} is" in t else []
     return found
 
 
@@ -58,6 +61,11 @@ def test_held_out_parts_never_reach_the_training_split(splits):
         assert all(held_out_in_text(e) == [] and e.held_out == () for e in splits[split])
         words = {w for e in splits[split] for w in text(e).split()}
         assert not words & set(HELD_OUT_NAMES)
+    # the task/entity pairs' entities are in training, only never in that task or role
+    train = splits["train"]
+    assert any(summary.HELD_OUT_CHARACTER in text(e).split() for e in train)
+    assert any(f" {harmless.HELD_OUT_KEEPER} has " in f" {e.message}" for e in train
+               if e.task == "harmless")
 
 
 def test_every_held_out_example_uses_a_held_out_part_and_all_kinds_appear(splits):
@@ -65,8 +73,9 @@ def test_every_held_out_example_uses_a_held_out_part_and_all_kinds_appear(splits
     assert all(e.held_out and sorted(e.held_out) == sorted(held_out_in_text(e)) for e in held)
     kinds = {(e.task, part.split(":")[0]) for e in held for part in e.held_out}
     assert kinds == {("qa", "name"), ("qa", "pair"), ("translation", "pair"), ("code", "steps"),
-                     ("summary", "name"), ("summary", "meal"), ("harmless", "name"),
-                     ("harmless", "pair"), ("harmless", "request")}
+                     ("summary", "name"), ("summary", "meal"), ("summary", "entity"),
+                     ("harmless", "name"), ("harmless", "pair"), ("harmless", "request"),
+                     ("harmless", "keeper")}
     names = {part for e in held for part in e.held_out if part.startswith("name:")}
     assert names == {f"name:{n}" for n in HELD_OUT_NAMES}
 

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from minifm.data.stories import CHARACTERS
-from minifm.tokenizers.word import split_words
 
 TASKS = ("qa", "translation", "code", "summary", "harmless")
 NAMES = tuple(name for name, _, _ in CHARACTERS)
@@ -61,11 +60,6 @@ def character(rng: np.random.Generator) -> tuple[str, str, str]:
 def names_held_out(*names: str) -> tuple[str, ...]:
     """The held-out parts ``("name:leo", ...)`` among ``names``, each once, in order."""
     return tuple(dict.fromkeys(f"name:{n}" for n in names if n in HELD_OUT_NAMES))
-
-
-def words(text: str) -> list[str]:
-    """The words of ``text`` as the tokenizer sees them (lower case, punctuation separate)."""
-    return split_words(text)
 
 
 def token_accuracy(answer: Sequence[str], gold: Sequence[str]) -> float:

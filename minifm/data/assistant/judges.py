@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from minifm.data.assistant import codegen, harmless, qa, summary, translation
-from minifm.data.assistant.example import TASKS, Example, Verdict, words
+from minifm.data.assistant.example import TASKS, Example, Verdict
+from minifm.tokenizers.word import split_words
 
 _GRADERS: dict[str, Callable[[Example, str], tuple[bool, float, dict]]] = {
     qa.TASK: qa.grade, translation.TASK: translation.grade, codegen.TASK: codegen.grade,
@@ -63,7 +64,7 @@ def _score(pairs: list[tuple[Example, Verdict, str]]) -> TaskScore:
                      sum(v.score for _, v, _ in pairs) / n,
                      sum(off) / len(off) if off else None,
                      sum(allowed) / len(allowed) if allowed else None,
-                     sum(len(words(a)) for _, _, a in pairs) / n)
+                     sum(len(split_words(a)) for _, _, a in pairs) / n)
 
 
 def aggregate(examples: Sequence[Example], answers: Sequence[str],
@@ -88,7 +89,7 @@ def aggregate(examples: Sequence[Example], answers: Sequence[str],
 def preference_key(example: Example, answer: str) -> tuple[bool, float, int]:
     """Sort key of an answer, larger = preferred: (correct, score, -length if correct)."""
     v = judge(example, answer)
-    return v.correct, v.score, -len(words(answer)) if v.correct else 0
+    return v.correct, v.score, -len(split_words(answer)) if v.correct else 0
 
 
 def rank(example: Example, answers: Sequence[str]) -> list[int]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.data.assistant.example import (Example, NAMES, names_held_out, pick, token_accuracy,
-                                           words)
+from minifm.data.assistant.example import Example, NAMES, names_held_out, pick, token_accuracy
+from minifm.tokenizers.word import split_words
 
 TASK = "qa"
 COLOURS = ("red", "blue", "green", "yellow", "pink", "black")
@@ -69,7 +69,7 @@ def generate(rng: np.random.Generator) -> Example:
 
 def grade_exact(answer: str, gold: str) -> tuple[bool, float, dict]:
     """(correct, score, details) of an answer that must equal ``gold`` word for word."""
-    got, want = words(answer), words(gold)
+    got, want = split_words(answer), split_words(gold)
     accuracy = token_accuracy(got, want)
     return got == want, accuracy, {"exact": got == want, "token_accuracy": accuracy}
 

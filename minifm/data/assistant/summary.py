@@ -15,20 +15,24 @@ The cause is the weather (-> what the character takes) or a meal (-> how they re
 
 Judge: the three fields are read off the answer and compared one by one (who = the first word;
 what = up to "because"; why = after it, before the final "."); correct = all three right and
-the form exact; score = the share of the four checks (three fields and the form) passed. Held out: the held-out names and the (food,
-adjective) pairs of ``HELD_OUT_MEALS``, never in a training story.
+the form exact; score = the share of the four checks (three fields and the form) passed.
+Held out: the held-out names, ``HELD_OUT_CHARACTER`` (a task/entity pair: she is in the training
+questions of the other tasks, never in a training story) and the (food, adjective) pairs of
+``HELD_OUT_MEALS``, never in a training story.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minifm.data.assistant.example import Example, character, names_held_out, pick, words
+from minifm.data.assistant.example import Example, character, names_held_out, pick
 from minifm.data.stories import (DISLIKES, FOODS, LIKES, NEGATIVE, OUTINGS, PETS, POSITIVE,
                                  WEATHER)
+from minifm.tokenizers.word import split_words
 
 TASK = "summary"
 FIELDS = ("who", "what", "why")
+HELD_OUT_CHARACTER = "anna"
 HELD_OUT_MEALS = tuple((food, adjs[i]) for i, food in enumerate(FOODS)
                        for adjs in (POSITIVE, NEGATIVE))
 _STORY_WORDS = ("summarise", ":", "wakes", "up", "feeds", "then", "walks", "to", "the", "at",
@@ -63,13 +67,14 @@ def generate(rng: np.random.Generator) -> Example:
     middle = [other, cause] if rng.random() < 0.5 else [cause, other]
     story = " ".join([f"{name} wakes up ."] + middle + [f"at night {pron} sleeps ."])
     answer = f"{fields['who']} {fields['what']} because {fields['why']} ."
+    entity = (f"entity:{name}",) if name == HELD_OUT_CHARACTER else ()
     return Example(TASK, f"summarise : {story}", answer, fields,
-                   held_out=names_held_out(name) + held)
+                   held_out=names_held_out(name) + entity + held)
 
 
 def read_fields(answer: str) -> tuple[dict[str, str], bool]:
     """The (who, what, why) of a summary and whether it has the form ``WHO WHAT because WHY .``."""
-    got = words(answer)
+    got = split_words(answer)
     if "because" not in got:
         return {"who": " ".join(got[:1]), "what": " ".join(got[1:]), "why": ""}, False
     cut = got.index("because")
@@ -82,5 +87,6 @@ def read_fields(answer: str) -> tuple[dict[str, str], bool]:
 def grade(example: Example, answer: str) -> tuple[bool, float, dict]:
     """Each field against the story's, and the form; the share of checks passed as credit."""
     fields, form = read_fields(answer)
-    checks = {f: fields[f] == " ".join(words(example.facts[f])) for f in FIELDS} | {"form": form}
+    checks = {f: fields[f] == " ".join(split_words(example.facts[f])) for f in FIELDS}
+    checks["form"] = form
     return all(checks.values()), sum(checks.values()) / len(checks), checks

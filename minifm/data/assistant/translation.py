@@ -28,8 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minifm.data.assistant.example import Example, pick, token_accuracy, words
+from minifm.data.assistant.example import Example, pick, token_accuracy
 from minifm.data.corpora import ADJECTIVES, DETERMINERS, INTRANSITIVE, NOUNS, PL, SG, TRANSITIVE
+from minifm.tokenizers.word import split_words
 
 TASK = "translation"
 ZIN = {   # English lemma (singular noun, plural verb form) -> Zin word
@@ -122,6 +123,6 @@ def generate(rng: np.random.Generator) -> Example:
 
 def grade(example: Example, answer: str) -> tuple[bool, float, dict]:
     """Exact match, with token accuracy as partial credit."""
-    got, want = words(answer), words(example.facts["answer"])
+    got, want = split_words(answer), split_words(example.facts["answer"])
     accuracy = token_accuracy(got, want)
     return got == want, accuracy, {"exact": got == want, "token_accuracy": accuracy}
