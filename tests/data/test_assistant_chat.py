@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minifm.data.assistant import (answer_of, encode_conversation, parse_conversation,
                                    parse_prompt, render, render_prompt, response_mask,
@@ -89,3 +91,22 @@ def test_answer_of_cuts_a_generation_at_its_end_marker():
     assert answer_of("a red ball") == ("a red ball", False)
     assert answer_of("tom <|user|> who") == ("tom", False)
     assert answer_of("<|end|>") == ("", True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["<|user|>", "<|assistant|>", "<|end|>", "tom", "red",
+                                          "[PAD]"]), min_size=1, max_size=12),
+                min_size=1, max_size=4))
+def test_response_mask_matches_a_loop_over_each_row(rows):
+    width = max(len(r) for r in rows)
+    rows = [r + ["[PAD]"] * (width - len(r)) + ["<|assistant|>"] for r in rows]  # one per row
+    ids = np.array([[TOK.vocab.index(w) for w in r] for r in rows])
+    expected = []
+    for r in rows:
+        inside, done, row = False, False, []
+        for w in r:
+            row.append(inside and not done and w != "[PAD]")
+            done = done or (inside and w == "<|end|>")
+            inside = inside or w == "<|assistant|>"
+        expected.append(row)
+    assert response_mask(ids, TOK).tolist() == expected
