@@ -6,6 +6,9 @@ word characters; every other non-space character (punctuation) is a token of its
 
     "A small, red circle."  ->  ["a", "small", ",", "red", "circle", "."]
 
+A marker written ``<|name|>`` (the chat format's ``<|user|>``, ``<|assistant|>``, ``<|end|>``,
+``minifm.data.assistant.chat``) is one word of its own, so it can be in the vocabulary.
+
 Four special tokens come first: [PAD]=0 (fills short sequences up to a fixed length),
 [BOS]=1 and [EOS]=2 (mark where a sequence begins and ends), [UNK]=3 (any word that was not
 in the training texts). Words follow in order of decreasing frequency (ties alphabetical).
@@ -26,7 +29,8 @@ import numpy as np
 from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_text
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
-_WORD = re.compile(r"\w+|[^\w\s]")   # a run of letters/digits/_, or one punctuation character
+# a <|marker|>, else a run of letters/digits/_, else one punctuation character
+_WORD = re.compile(r"<\|\w+\|>|\w+|[^\w\s]")
 
 
 def split_words(text: str) -> list[str]:

@@ -17,6 +17,12 @@ def test_split_words_lowercases_and_separates_punctuation():
     assert split_words("  On the\tLEFT!! ") == ["on", "the", "left", "!", "!"]
 
 
+def test_split_words_keeps_a_chat_marker_whole():
+    assert split_words("<|user|> hi!<|end|>") == ["<|user|>", "hi", "!", "<|end|>"]
+    assert split_words("<| user |>") == ["<", "|", "user", "|", ">"]      # not a marker
+    assert WordTokenizer(["<|end|>", "hi"]).encode("hi <|end|>", add_special_tokens=False) == [5, 4]
+
+
 def test_word_vocabulary_specials_first_then_by_frequency():
     tok = WordTokenizer.train(CAPTIONS)
     assert tok.vocab == ["[PAD]", "[BOS]", "[EOS]", "[UNK]", "a", "circle", "red", "blue", "square"]
