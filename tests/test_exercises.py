@@ -20,7 +20,8 @@ from minifm.functional.layernorm import layernorm_backward, layernorm_forward
 from minifm.functional.linear import linear_backward, linear_forward
 
 REQUIRED = ["linear", "softmax", "cross_entropy", "layernorm", "gelu", "attention", "embedding"]
-MODEL_EXERCISES = ["tied_head", "contrastive", "straight_through", "top_p", "kv_cache_step"]
+MODEL_EXERCISES = ["tied_head", "contrastive", "straight_through", "top_p", "kv_cache_step",
+                   "mlm_masking"]
 PAIRS = [name for name, e in EXERCISES.items() if isinstance(e, Exercise)]
 FUNCTIONS = [name for name, e in EXERCISES.items() if isinstance(e, FunctionExercise)]
 
@@ -396,3 +397,43 @@ def test_kv_cache_step_correct_passes_and_forgetting_the_new_key_fails():
     assert not result.passed
     assert result.cases["three positions already cached"].startswith("your y[")
     assert "raised" in result.cases["the first step: an empty cache (t = 0)"]   # no key at all
+
+
+def my_mask(ids, rng, special_ids, mask_id, vocab_size, rule="bert"):
+    real = ~np.isin(ids, special_ids)
+    if rule == "coin":                                             # a 15% coin per token
+        chosen = real & (rng.random(ids.shape) < 0.15)
+    else:
+        n = real.sum(axis=1)
+        want = np.maximum(1, np.rint(0.15 * n)).astype(int)
+        keys = np.where(real, rng.random(ids.shape), 2.0)
+        rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+        chosen = rank < want[:, None]
+    labels = np.where(chosen, ids, -100)
+    if rule == "always_mask":
+        return np.where(chosen, mask_id, ids), labels
+    u = rng.random(ids.shape)
+    regular = np.setdiff1d(np.arange(vocab_size), special_ids)
+    random_ids = rng.choice(regular, size=ids.shape)
+    masked = np.where(chosen & (u < 0.8), mask_id, ids)
+    masked = np.where(chosen & (u >= 0.8) & (u < 0.9), random_ids, masked)
+    return masked, labels
+
+
+def test_mlm_masking_correct_passes_and_two_classic_bugs_fail():
+    case = "2,000 rows of [CLS], 3 to 20 real tokens, [SEP] and padding"
+    assert check("mlm_masking", my_mask, verbose=False).passed
+    assert check("mlm_masking", EXERCISES["mlm_masking"].function, verbose=False).passed
+    coin = check("mlm_masking", lambda *a: my_mask(*a, rule="coin"), verbose=False)
+    assert not coin.passed and "must be chosen" in coin.cases[case]
+    always = check("mlm_masking", lambda *a: my_mask(*a, rule="always_mask"), verbose=False)
+    assert not always.passed and "became [MASK]" in always.cases[case]
+
+
+def test_mlm_masking_that_labels_every_token_fails():
+    def forward(ids, rng, special_ids, mask_id, vocab_size):
+        masked, _ = my_mask(ids, rng, special_ids, mask_id, vocab_size)
+        return masked, ids.copy()                                  # no -100 anywhere
+
+    result = check("mlm_masking", forward, verbose=False)
+    assert not result.passed and "special id" in next(iter(result.cases.values()))

@@ -14,7 +14,8 @@ there, and returns a ``CheckResult``.
 
 Lessons 1 to 6 end with the pairs of a transformer (``minifm.exercises.basics``); lessons 8, 10
 and 11 add the tied head, the contrastive loss, the straight-through estimator, top-p filtering
-and one KV-cache step (``minifm.exercises.models``). The notebooks of lessons 1-6 run theirs.
+and one KV-cache step (``minifm.exercises.models``), and lesson 9 BERT's masking, judged by its
+rules (``minifm.exercises.masking``). The notebooks of lessons 1-6 run theirs.
 """
 
 from minifm.exercises.grader import (EXERCISES, FORWARD_TOLERANCE, GRADIENT_TOLERANCE,

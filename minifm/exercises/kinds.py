@@ -2,8 +2,9 @@
 
 A **pair** (lessons 1-6, 8, 10, 11) is graded by a gradient check of the student's backward and a
 comparison of the student's forward with the library's, on fixed float64 inputs. A **function**
-(top-p filtering, one KV-cache step: lesson 8) has no gradient: it is run on a few named cases,
-edge cases included, and its result compared with the library's. ``minifm.exercises.grader``
+(top-p filtering, one KV-cache step: lesson 8; BERT's masking: lesson 9) has no gradient: it is
+run on a few named cases, edge cases included, and its result compared with the library's or
+judged by the rules it must follow. ``minifm.exercises.grader``
 does the grading; the catalogues (``basics``, ``models``) say what each exercise is.
 """
 
@@ -51,7 +52,9 @@ class Exercise:
 class FunctionExercise:
     """One checkable function without a gradient: named cases, compared with the library.
 
-    ``explain(args, yours, expected)`` says in one line where a case's results differ.
+    ``explain(args, yours, expected)`` says in one line where a case's results differ. A random
+    function (BERT's masking) cannot be compared draw for draw: ``judge(args, yours)`` then
+    returns "ok" or the first rule the result breaks, and the library is not called.
     """
 
     signature: str
@@ -60,4 +63,5 @@ class FunctionExercise:
     input_names: tuple[str, ...]
     lesson: str
     reference: str
-    explain: Callable[[tuple, object, object], str]
+    explain: Callable[[tuple, object, object], str] | None = None
+    judge: Callable[[tuple, object], str] | None = None

@@ -12,6 +12,8 @@ Functions, compared with the library on named cases:
 - ``top_p`` (lesson 8): nucleus filtering of logits;
 - ``kv_cache_step`` (lesson 8): one generation step of attention over cached keys and values.
 
+BERT's masking (lesson 9) is random, so it is judged by its rules instead: see ``masking``.
+
 Dimension letters: B batch, T time, C width, V vocabulary, H heads, D head size, N pairs,
 E embedding width, P image tokens, K codebook size.
 """
