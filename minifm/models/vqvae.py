@@ -5,17 +5,17 @@ text-to-image model: encode an image into P codes, a transformer models the code
 Lesson: lessons/11_images_as_tokens.md.
 
 Dimensions: B batch, H = W image side, Ch channels, p patch side, P = (H/p)^2 patches (= image
-tokens), K = p * p * Ch numbers per patch, F hidden width, E latent width, N codebook size.
+tokens), Q = p * p * Ch numbers per patch, F hidden width, E latent width, K codebook size.
 
 To stay small the encoder and decoder are per-patch MLPs (the paper uses convolutions): each
 p x p patch is encoded on its own into one latent vector, and each code is decoded on its own into
 one patch.
 
-    patches = patchify(images)                  (B, H, W, Ch) -> (B, P, K)
-    z_e = encoder(patches)                      (B, P, K) -> (B, P, E)     Linear, GELU, Linear
-    codes = argmin_n ||z_e - e_n||^2            (B, P) ints in [0, N)      the image tokens
+    patches = patchify(images)                  (B, H, W, Ch) -> (B, P, Q)
+    z_e = encoder(patches)                      (B, P, Q) -> (B, P, E)     Linear, GELU, Linear
+    codes = argmin_k ||z_e - e_k||^2            (B, P) ints in [0, K)      the image tokens
     z_q = e[codes]                              (B, P, E)                  codebook lookup
-    recon = decoder(z_q)                        (B, P, E) -> (B, P, K)     Linear, GELU, Linear
+    recon = decoder(z_q)                        (B, P, E) -> (B, P, Q)     Linear, GELU, Linear
 
     loss = mse(recon, patches)                  reconstruction
          + mse(e[codes], sg[z_e])               codebook loss: moves the codes towards the encoder
@@ -54,7 +54,7 @@ class VQVAEConfig:
     channels: int = 3             # Ch
     hidden: int = 128             # F: hidden width of the encoder and decoder MLPs
     latent_dim: int = 8           # E: width of a latent vector and of a codebook entry
-    codebook_size: int = 128      # N: the number of codes (the image vocabulary)
+    codebook_size: int = 128      # K: the number of codes (the image vocabulary)
     beta: float = 0.25            # commitment weight (the paper uses 0.25)
 
     def __post_init__(self) -> None:
@@ -103,7 +103,7 @@ class PatchMLP(Module):
 
 
 class VQVAE(Module):
-    """Children ``encoder``, ``decoder`` (PatchMLPs) and the ``codebook`` parameter (N, E).
+    """Children ``encoder``, ``decoder`` (PatchMLPs) and the ``codebook`` parameter (K, E).
 
     ``recon, loss = model(images)`` then ``model.backward()``; ``encode(images) -> codes`` and
     ``decode(codes) -> images`` for inference. After a forward, ``losses`` holds the three terms.
@@ -112,12 +112,12 @@ class VQVAE(Module):
     def __init__(self, config: VQVAEConfig, *, rng: np.random.Generator,
                  dtype: type = np.float32):
         self.config = config
-        K = config.patch_size ** 2 * config.channels
-        self.encoder = PatchMLP(K, config.hidden, config.latent_dim, rng=rng, dtype=dtype)
-        self.decoder = PatchMLP(config.latent_dim, config.hidden, K, rng=rng, dtype=dtype)
-        # Uniform in [-1/N, 1/N] as in the paper's code; ``set_codebook`` can start it from data.
-        N = config.codebook_size
-        self.codebook = Parameter(rng.uniform(-1 / N, 1 / N, (N, config.latent_dim)).astype(dtype))
+        Q = config.patch_size ** 2 * config.channels
+        self.encoder = PatchMLP(Q, config.hidden, config.latent_dim, rng=rng, dtype=dtype)
+        self.decoder = PatchMLP(config.latent_dim, config.hidden, Q, rng=rng, dtype=dtype)
+        # Uniform in [-1/K, 1/K] as in the paper's code; ``set_codebook`` can start it from data.
+        K = config.codebook_size
+        self.codebook = Parameter(rng.uniform(-1 / K, 1 / K, (K, config.latent_dim)).astype(dtype))
         self.losses: dict[str, float] = {}
 
     @property
@@ -141,11 +141,11 @@ class VQVAE(Module):
         (B, H, W, Ch) (not clipped) and the loss; ``self.losses`` gets its three terms."""
         self._check_images(images)
         cfg = self.config
-        patches = patchify(images, cfg.patch_size)                      # (B, P, K)
-        z_e = self.encoder(patches)                                     # (B, P, K) -> (B, P, E)
+        patches = patchify(images, cfg.patch_size)                      # (B, P, Q)
+        z_e = self.encoder(patches)                                     # (B, P, Q) -> (B, P, E)
         codes = nearest_code(z_e, self.codebook.data)                   # (B, P)
         z_q, lookup_cache = embedding_forward(codes, self.codebook.data)   # (B, P, E)
-        recon = self.decoder(z_q)                                       # (B, P, E) -> (B, P, K)
+        recon = self.decoder(z_q)                                       # (B, P, E) -> (B, P, Q)
         rec, rec_cache = mse_forward(recon, patches)
         codebook_loss, codebook_cache = mse_forward(z_q, z_e)           # z_e is sg[z_e] here
         commitment, commitment_cache = mse_forward(z_e, z_q)            # z_q is sg[e[codes]] here
@@ -160,16 +160,16 @@ class VQVAE(Module):
         lookup_cache, rec_cache, codebook_cache, commitment_cache = self._pop_cache()
         # fwd: rec = mse(recon, patches)  =>  drecon (the patches are data: no gradient)
         drecon, _ = mse_backward(1.0, rec_cache)
-        dz_q = self.decoder.backward(drecon)                            # (B, P, K) -> (B, P, E)
+        dz_q = self.decoder.backward(drecon)                            # (B, P, Q) -> (B, P, E)
         # fwd: z_q = z_e + sg[e[codes] - z_e]  (straight-through)  =>  dz_e = dz_q
         dz_e = dz_q
         # fwd: commitment = mse(z_e, sg[e[codes]])  =>  dz_e += beta * 2 (z_e - e[codes]) / n
         dz_e = dz_e + mse_backward(self.config.beta, commitment_cache)[0]
         # fwd: codebook_loss = mse(e[codes], sg[z_e])  =>  de[codes] = 2 (e[codes] - z_e) / n
         de_codes, _ = mse_backward(1.0, codebook_cache)
-        # fwd: e[codes] = codebook lookup  =>  each use of code n adds its row into dcodebook[n]
+        # fwd: e[codes] = codebook lookup  =>  each use of code k adds its row into dcodebook[k]
         self.codebook.grad += embedding_backward(de_codes, lookup_cache)
-        self.encoder.backward(dz_e)                                     # (B, P, E) -> (B, P, K)
+        self.encoder.backward(dz_e)                                     # (B, P, E) -> (B, P, Q)
 
     # ---- inference -------------------------------------------------------------------------------
     def encode_latents(self, images: np.ndarray) -> np.ndarray:
@@ -185,7 +185,7 @@ class VQVAE(Module):
         """codes (B, P) -> images (B, H, W, Ch), clipped to [0, 1]."""
         self._check_codes(codes)
         cfg = self.config
-        recon = self.decoder(self.codebook.data[codes])                 # (B, P, E) -> (B, P, K)
+        recon = self.decoder(self.codebook.data[codes])                 # (B, P, E) -> (B, P, Q)
         images = unpatchify(recon, cfg.patch_size, (cfg.image_size, cfg.image_size))
         return np.clip(images, 0.0, 1.0)
 
@@ -209,6 +209,6 @@ class VQVAE(Module):
         return n
 
     def set_codebook(self, vectors: np.ndarray) -> None:
-        """Overwrite the codebook with ``vectors`` (N, E), e.g. k-means centroids of z_e."""
+        """Overwrite the codebook with ``vectors`` (K, E), e.g. k-means centroids of z_e."""
         check_floats(vectors, "set_codebook vectors", shape=self.codebook.data.shape)
         self.codebook.data[...] = vectors
