@@ -123,16 +123,18 @@ def make_schedule(name: str, num_steps: int) -> NoiseSchedule:
     raise ValueError(f"unknown noise schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
-def check_timesteps(t: np.ndarray, num_steps: int, batch_size: int) -> None:
-    """``t`` must be a (B,) integer array of steps in [0, num_steps)."""
+def check_timesteps(t: np.ndarray, num_steps: int, batch_size: int | None = None) -> None:
+    """``t`` must be a (B,) integer array of steps in [0, num_steps); B = batch_size if given."""
     if not isinstance(t, np.ndarray) or not np.issubdtype(t.dtype, np.integer) \
             or t.dtype == np.bool_:
         kind = t.dtype if isinstance(t, np.ndarray) else type(t).__name__
         raise TypeError(f"timesteps t must be an integer numpy array, got {kind}")
-    if t.shape != (batch_size,):
-        raise ValueError(f"timesteps t must have shape (B,) = ({batch_size},), got {t.shape}")
+    if t.ndim != 1 or t.size == 0 or (batch_size is not None and t.shape != (batch_size,)):
+        expected = "(B,)" if batch_size is None else f"(B,) = ({batch_size},)"
+        raise ValueError(f"timesteps t must have shape {expected}, got {t.shape}")
     if ((t < 0) | (t >= num_steps)).any():
-        raise ValueError(f"timesteps t must lie in [0, {num_steps}), got {t[(t < 0) | (t >= num_steps)][0]}")
+        bad = t[(t < 0) | (t >= num_steps)][0]
+        raise ValueError(f"timesteps t must lie in [0, {num_steps}), got {bad}")
 
 
 def _per_example(values: np.ndarray, ndim: int, dtype: np.dtype) -> np.ndarray:
