@@ -27,6 +27,7 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "bert-classifier": ("minifm.models.bert", "BertForSequenceClassification", "BertConfig"),
     "clip": ("minifm.models.clip", "CLIP", "CLIPConfig"),
     "dalle": ("minifm.models.dalle", "DALLE", "DALLEConfig"),
+    "diffusion": ("minifm.models.diffusion", "DiffusionTransformer", "DiffusionConfig"),
 }
 
 
