@@ -13,7 +13,10 @@ once x_0 is written through the predicted noise (minifm.functional.noise_schedul
 
 with no noise added at the last step. Ho et al. found sigma_t^2 = beta_t and the posterior
 variance beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t about equally good; this uses beta~_t,
-the exact posterior variance, which also makes DDPM the eta = 1 case of DDIM below.
+the exact posterior variance, which also makes DDPM the eta = 1 case of DDIM below. Both samplers
+here go through the predicted clean image x0_hat (below): written with it, the step above is the
+posterior mean mu~_t(x0_hat, x_t) of eq. 7, and that form lets x0_hat be clipped to the data
+range [-1, 1] first, which keeps the early, nearly pure-noise steps from amplifying errors.
 
 DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12). A family of non-Markovian
 forward processes has the same marginals q(x_t | x_0), hence the same training loss, but a
@@ -88,26 +91,46 @@ def ddim_timesteps(num_steps: int, steps: int) -> np.ndarray:
     return np.round(np.linspace(num_steps - 1, 0, steps)).astype(np.int64)
 
 
-def ddpm_step(schedule: NoiseSchedule, x_t: np.ndarray, t: int, eps_hat: np.ndarray,
+def predict_x0(schedule: NoiseSchedule, x_t: np.ndarray, t: int, eps_hat: np.ndarray,
+               clip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), and the noise that goes with it.
+
+    With ``clip``, x0_hat is clipped to the data range [-1, 1] and the noise recomputed from it,
+    eps = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t), so the pair still adds up to x_t. Near
+    t = S-1 abar_t is tiny and dividing by sqrt(abar_t) magnifies any error in eps_hat; the clip
+    keeps that from blowing up the next steps (as in Ho et al.'s released sampler).
+    """
+    abar = schedule.alpha_bar[t]
+    x0_hat = (x_t - math.sqrt(1 - abar) * eps_hat) / math.sqrt(abar)
+    if not clip:
+        return x0_hat, eps_hat
+    x0_hat = np.clip(x0_hat, -1.0, 1.0)
+    return x0_hat, (x_t - math.sqrt(abar) * x0_hat) / math.sqrt(1 - abar)
+
+
+def ddpm_step(schedule: NoiseSchedule, x_t: np.ndarray, t: int, x0_hat: np.ndarray,
               z: np.ndarray | None) -> np.ndarray:
-    """One step of Algorithm 2: x_t -> x_{t-1}, with sigma_t^2 = beta~_t; z (like x_t) is the
-    fresh noise, None at t = 0 (where sigma_0 = 0)."""
+    """One ancestral step x_t -> x_{t-1}: the posterior mean mu~_t(x0_hat, x_t) (Ho et al. eq. 7)
+    plus sigma_t z with sigma_t^2 = beta~_t; z (like x_t) is the fresh noise, None at t = 0.
+
+    With the unclipped x0_hat this is Algorithm 2's line 4, (x_t - beta_t / sqrt(1 - abar_t)
+    eps_hat) / sqrt(alpha_t) + sigma_t z: substitute x0_hat and collect the x_t terms.
+    """
     beta, alpha, abar = schedule.betas[t], schedule.alphas[t], schedule.alpha_bar[t]
-    mean = (x_t - beta / math.sqrt(1 - abar) * eps_hat) / math.sqrt(alpha)
+    abar_prev = schedule.alpha_bar[t - 1] if t > 0 else 1.0
+    mean = (math.sqrt(abar_prev) * beta / (1 - abar) * x0_hat
+            + math.sqrt(alpha) * (1 - abar_prev) / (1 - abar) * x_t)
     if t == 0:
         return mean
-    abar_prev = schedule.alpha_bar[t - 1]
-    sigma = math.sqrt((1 - abar_prev) / (1 - abar) * beta)
-    return mean + sigma * z
+    return mean + math.sqrt((1 - abar_prev) / (1 - abar) * beta) * z
 
 
-def ddim_step(schedule: NoiseSchedule, x_t: np.ndarray, t: int, t_prev: int,
+def ddim_step(schedule: NoiseSchedule, t: int, t_prev: int, x0_hat: np.ndarray,
               eps_hat: np.ndarray, eta: float, z: np.ndarray | None) -> np.ndarray:
-    """One DDIM step (eq. 12) from t to t_prev < t (t_prev = -1: to the clean image); z (like
-    x_t) is needed only when sigma > 0."""
+    """One DDIM step (eq. 12) from t to t_prev < t (t_prev = -1: to the clean image), given the
+    predicted x_0 and noise at t; z (like x0_hat) is needed only when sigma > 0."""
     abar = schedule.alpha_bar[t]
     abar_prev = schedule.alpha_bar[t_prev] if t_prev >= 0 else 1.0
-    x0_hat = (x_t - math.sqrt(1 - abar) * eps_hat) / math.sqrt(abar)
     sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar)) * math.sqrt(1 - abar / abar_prev)
     x_prev = math.sqrt(abar_prev) * x0_hat + math.sqrt(max(1 - abar_prev - sigma ** 2, 0.0)) \
         * eps_hat
@@ -116,12 +139,13 @@ def ddim_step(schedule: NoiseSchedule, x_t: np.ndarray, t: int, t_prev: int,
 
 def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generator, *,
            sampler: str = "ddim", steps: int | None = None, guidance: float = 1.0,
-           eta: float = 0.0, x_T: np.ndarray | None = None,
+           eta: float = 0.0, clip: bool = True, x_T: np.ndarray | None = None,
            trajectory: list[np.ndarray] | None = None) -> np.ndarray:
     """Draw one image per conditioning row: cond (B, E) -> x_0 (B, H, W, Ch), about in [-1, 1].
 
     sampler: "ddpm" (all S steps; ``steps`` must be None or S) or "ddim" (``steps`` evenly spaced
-    steps, default 50 or S if fewer; ``eta`` >= 0, 0 = deterministic given x_T). x_T: the starting
+    steps, default 50 or S if fewer; ``eta`` >= 0, 0 = deterministic given x_T). ``clip`` keeps
+    each predicted x_0 in [-1, 1] (see ``predict_x0``). x_T: the starting
     noise (B, H, W, Ch), drawn from ``rng`` if None. ``trajectory``, if a list, receives x_T and
     every x_t after it (for a denoising strip).
     """
@@ -149,13 +173,14 @@ def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generat
         for i, t in enumerate(timesteps):
             t_prev = int(timesteps[i + 1]) if i + 1 < len(timesteps) else -1
             eps_hat = guided_noise(model, x, int(t), cond, guidance)   # checks x, t and cond
+            x0_hat, eps_hat = predict_x0(model.schedule, x, int(t), eps_hat, clip)
             if sampler == "ddpm":
                 z = rng.standard_normal(x.shape).astype(x.dtype) if t > 0 else None
-                x = ddpm_step(model.schedule, x, int(t), eps_hat, z)
+                x = ddpm_step(model.schedule, x, int(t), x0_hat, z)
             else:
                 z = rng.standard_normal(x.shape).astype(x.dtype) if eta > 0 and t_prev >= 0 \
                     else None
-                x = ddim_step(model.schedule, x, int(t), t_prev, eps_hat, eta, z)
+                x = ddim_step(model.schedule, int(t), t_prev, x0_hat, eps_hat, eta, z)
             x = x.astype(model.dtype, copy=False)
             if trajectory is not None:
                 trajectory.append(x)

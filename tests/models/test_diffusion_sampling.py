@@ -6,7 +6,7 @@ import pytest
 from minifm.functional.noise_schedule import cosine_schedule, q_sample
 from minifm.models.diffusion import DiffusionConfig, DiffusionTransformer
 from minifm.models.diffusion_sampling import (ddim_step, ddim_timesteps, ddpm_step, guided_noise,
-                                              sample)
+                                              predict_x0, sample)
 
 # The samplers are closed-form arithmetic: two float64 routes to the same number agree to
 # round-off, which after 10 steps through a random network stays far below 1e-9.
@@ -39,24 +39,39 @@ def test_ddim_with_eta_0_is_deterministic_given_the_starting_noise(model, rng):
     assert np.abs(a - d).max() > 1e-6                     # eta > 0 adds fresh noise
 
 
-def test_ddim_with_eta_1_on_the_full_chain_is_ddpm(model, rng):
+@pytest.mark.parametrize("clip", [False, True])
+def test_ddim_with_eta_1_on_the_full_chain_is_ddpm(model, rng, clip):
     cond = _cond(rng)
-    ddpm = sample(model, cond, np.random.default_rng(5), sampler="ddpm")
-    ddim = sample(model, cond, np.random.default_rng(5), sampler="ddim", steps=10, eta=1.0)
+    ddpm = sample(model, cond, np.random.default_rng(5), sampler="ddpm", clip=clip)
+    ddim = sample(model, cond, np.random.default_rng(5), sampler="ddim", steps=10, eta=1.0,
+                  clip=clip)
     assert np.abs(ddpm - ddim).max() < EXACT
 
 
-def test_ddpm_step_mean_is_the_posterior_mean_of_x0_hat(rng):
-    """Ho et al. eq. 7 with x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) gives eq. 11."""
+def test_ddpm_step_through_x0_hat_is_algorithm_2(rng):
+    """Ho et al. eq. 7 with x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) is Algorithm 2's
+    (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z, sigma_t^2 = beta~_t."""
     s = cosine_schedule(10)
-    x_t, eps = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    for t in (1, 5, 9):
-        abar, abar_prev, beta = s.alpha_bar[t], s.alpha_bar[t - 1], s.betas[t]
-        x0_hat = (x_t - np.sqrt(1 - abar) * eps) / np.sqrt(abar)
-        mu = (np.sqrt(abar_prev) * beta / (1 - abar) * x0_hat
-              + np.sqrt(s.alphas[t]) * (1 - abar_prev) / (1 - abar) * x_t)
-        np.testing.assert_allclose(ddpm_step(s, x_t, t, eps, np.zeros_like(x_t)), mu,
-                                   rtol=0, atol=1e-12)
+    x_t, eps, z = (rng.standard_normal((2, 3)) for _ in range(3))
+    for t in (0, 1, 5, 9):
+        abar, beta = s.alpha_bar[t], s.betas[t]
+        abar_prev = s.alpha_bar[t - 1] if t > 0 else 1.0
+        sigma = np.sqrt((1 - abar_prev) / (1 - abar) * beta)
+        algorithm_2 = (x_t - beta / np.sqrt(1 - abar) * eps) / np.sqrt(s.alphas[t]) + sigma * z
+        x0_hat, same_eps = predict_x0(s, x_t, t, eps, clip=False)
+        assert same_eps is eps
+        np.testing.assert_allclose(ddpm_step(s, x_t, t, x0_hat, z if t > 0 else None),
+                                   algorithm_2, rtol=0, atol=1e-12)
+
+
+def test_clipping_keeps_x0_hat_in_range_and_the_pair_consistent(rng):
+    s = cosine_schedule(10)
+    x_t, eps = 3 * rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((2, 4, 4, 3))
+    x0_hat, eps_c = predict_x0(s, x_t, 9, eps, clip=True)
+    assert np.abs(x0_hat).max() <= 1.0
+    assert np.abs(predict_x0(s, x_t, 9, eps, clip=False)[0]).max() > 1.0   # it did clip
+    np.testing.assert_allclose(np.sqrt(s.alpha_bar[9]) * x0_hat
+                               + np.sqrt(1 - s.alpha_bar[9]) * eps_c, x_t, atol=1e-12)
 
 
 def test_ddim_step_with_the_true_noise_lands_on_the_forward_marginal(rng):
@@ -65,9 +80,12 @@ def test_ddim_step_with_the_true_noise_lands_on_the_forward_marginal(rng):
     s = cosine_schedule(10)
     x0, eps = rng.uniform(-1, 1, (2, 4, 4, 3)), rng.standard_normal((2, 4, 4, 3))
     x_t = q_sample(x0, np.array([8, 8]), eps, s)
+    x0_hat, eps_hat = predict_x0(s, x_t, 8, eps, clip=True)
+    np.testing.assert_allclose(x0_hat, x0, atol=1e-12)
     expected = q_sample(x0, np.array([3, 3]), eps, s)
-    np.testing.assert_allclose(ddim_step(s, x_t, 8, 3, eps, 0.0, None), expected, atol=1e-12)
-    np.testing.assert_allclose(ddim_step(s, x_t, 8, -1, eps, 0.0, None), x0, atol=1e-12)
+    np.testing.assert_allclose(ddim_step(s, 8, 3, x0_hat, eps_hat, 0.0, None), expected,
+                               atol=1e-12)
+    np.testing.assert_allclose(ddim_step(s, 8, -1, x0_hat, eps_hat, 0.0, None), x0, atol=1e-12)
 
 
 def test_guidance_extrapolates_from_the_unconditional_prediction(model, rng):
