@@ -22,7 +22,8 @@ From the ELBO to the simple loss (§3.2-3.4). The negative ELBO is a sum of KL t
 KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)). The posterior of one step back is Gaussian (eq. 6-7):
 
     q(x_{t-1} | x_t, x_0) = N(mu~_t, beta~_t I),
-    mu~_t   = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0 + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
+    mu~_t   = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0
+            + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
     beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t
 
 With p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) of fixed variance, each KL is
@@ -146,7 +147,8 @@ def q_sample(x0: np.ndarray, t: np.ndarray, eps: np.ndarray, schedule: NoiseSche
              ) -> np.ndarray:
     """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, each example at its own step.
 
-    x0, eps: (B, ...) float of one shape; t: (B,) ints in [0, S). Returns x_t (B, ...) in x0's dtype.
+    x0, eps: (B, ...) float of one shape; t: (B,) ints in [0, S). Returns x_t (B, ...) in x0's
+    dtype.
     """
     if not isinstance(x0, np.ndarray) or not isinstance(eps, np.ndarray) \
             or x0.shape != eps.shape or x0.ndim < 1:

@@ -175,7 +175,7 @@ class DiffusionTransformer(Module):
         c = self.act(self.t_embed(t) + self.cond_proj(e))                     # (B, C)
         for block in self.blocks:
             x = block(x, c)
-        shift, scale = np.split(self.ada_f(c), 2, axis=1)                      # (B, 2C) -> 2 x (B, C)
+        shift, scale = np.split(self.ada_f(c), 2, axis=1)               # (B, 2C) -> 2 x (B, C)
         x = self.norm_f(x, shift, scale)
         return self.unpatch(self.head(x))                         # (B, P, C) -> (B, P, K) -> image
 

@@ -6,8 +6,9 @@ N sampling steps (a sub-sequence of the S). Steps are t = 0 .. S-1 in code (1 ..
 abar_{-1} = 1 stands for the clean image.
 
 The reverse step (DDPM: Ho et al. 2020, §3.2 and Algorithm 2). The model of one step back is
-p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) with the mean of the true posterior q(x_{t-1} | x_t, x_0)
-once x_0 is written through the predicted noise (minifm.functional.noise_schedule, eq. 11):
+p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) with the mean of the true posterior
+q(x_{t-1} | x_t, x_0) once x_0 is written through the predicted noise (eq. 11; derived in
+minifm.functional.noise_schedule):
 
     x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t) + sigma_t z,  z ~ N(0, I)
 
@@ -23,7 +24,8 @@ forward processes has the same marginals q(x_t | x_0), hence the same training l
 reverse step that may jump from t to any earlier t' and needs no fresh noise:
 
     x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)                    "predicted x_0"
-    x_t'   = sqrt(abar_t') x0_hat + sqrt(1 - abar_t' - sigma^2) eps_hat + sigma z   "direction to x_t"
+    x_t'   = sqrt(abar_t') x0_hat + sqrt(1 - abar_t' - sigma^2) eps_hat + sigma z
+             (the predicted x_0, the "direction pointing to x_t", and fresh noise)
     sigma  = eta sqrt((1 - abar_t') / (1 - abar_t)) sqrt(1 - abar_t / abar_t')      (eq. 16)
 
 eta = 0 is deterministic given x_T (an ODE-like map from noise to image, which is what lets an

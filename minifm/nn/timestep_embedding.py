@@ -4,9 +4,10 @@ Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
 
 Dimensions: B batch, S diffusion steps, C width, F hidden width.
 
-    e = PE[t]                              t (B,) ints in [0, S) -> (B, C)   the sinusoid of
-                                                                               minifm.functional.positional
+    e = PE[t]                              t (B,) ints in [0, S) -> (B, C)   PE: the sinusoid
     out = gelu(e @ c_fc.weight + c_fc.bias) @ c_proj.weight + c_proj.bias       (B, C) -> (B, C)
+
+with PE = minifm.functional.positional.sinusoidal_encoding(S, C).
 
 A step is a position on the noise axis, so the position code of Vaswani et al. (§3.5) serves as
 it is: nearby steps get similar codes, and every step a distinct one. The table is a constant

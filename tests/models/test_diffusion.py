@@ -9,6 +9,8 @@ from minifm.functional.noise_schedule import q_sample
 from minifm.gradcheck import numerical_gradient_of_scalar, rel_error
 from minifm.models import build_model
 from minifm.models.diffusion import DiffusionConfig, DiffusionTransformer, NoiseDraw
+from minifm.training.checkpoint import load_checkpoint, save_checkpoint
+from minifm.training.optim import AdamW
 
 # Whole model in float64 (attention, LayerNorms, GELUs, modulation, the MSE): the library bound for
 # whole models.
@@ -135,3 +137,15 @@ def test_bad_input_is_refused_with_clear_messages(rng):
         DiffusionConfig(p_uncond=1.5)
     with pytest.raises(ValueError, match="divisible by patch_size"):
         DiffusionConfig(patch_size=3)
+
+
+def test_a_checkpoint_rebuilds_the_same_denoiser(rng, tmp_path):
+    model = _model(rng, dtype=np.float32, well_scaled=True)
+    path = save_checkpoint(tmp_path / "ckpt.npz", model=model,
+                           optimizer=AdamW(model.parameters(), lr=1e-3), step=3, rng=rng,
+                           train_config=None, tokenizer=None, family="diffusion")
+    again = load_checkpoint(path, family="diffusion").build_model()
+    x0, cond, draw = _batch(rng)
+    x0, cond = x0.astype(np.float32), cond.astype(np.float32)
+    draw = dataclasses.replace(draw, eps=draw.eps.astype(np.float32))
+    np.testing.assert_array_equal(again(x0, cond, draw)[0], model(x0, cond, draw)[0])
