@@ -61,7 +61,7 @@ def test_q_sample_has_the_closed_form_mean_and_variance(name):
 
 
 def test_closed_form_matches_running_the_chain_step_by_step():
-    """q(x_t | x_0) in one go has the law of t single steps q(x_s | x_{s-1}) (Ho et al. eq. 2, 4)."""
+    """q(x_t | x_0) in one go has the law of t steps q(x_s | x_{s-1}) (Ho et al. eq. 2 and 4)."""
     rng = np.random.default_rng(1)
     sched = linear_schedule(20)
     x0 = np.array([1.5, -1.0])
