@@ -52,6 +52,7 @@ import numpy as np
 
 from minifm.functional.noise_schedule import NoiseSchedule
 from minifm.models.diffusion import DiffusionTransformer
+from minifm.validation import check_floats
 
 SAMPLERS = ("ddpm", "ddim")
 
@@ -147,9 +148,9 @@ def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generat
 
     sampler: "ddpm" (all S steps; ``steps`` must be None or S) or "ddim" (``steps`` evenly spaced
     steps, default 50 or S if fewer; ``eta`` >= 0, 0 = deterministic given x_T). ``clip`` keeps
-    each predicted x_0 in [-1, 1] (see ``predict_x0``). x_T: the starting
-    noise (B, H, W, Ch), drawn from ``rng`` if None. ``trajectory``, if a list, receives x_T and
-    every x_t after it (for a denoising strip).
+    each predicted x_0 in [-1, 1] (see ``predict_x0``). x_T: the starting noise (B, H, W, Ch),
+    drawn from ``rng`` if None. ``trajectory``, if a list, receives x_T and every x_t after it
+    (for a denoising strip).
     """
     S = model.config.num_steps
     if sampler not in SAMPLERS:
@@ -168,7 +169,11 @@ def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generat
         raise ValueError(f"cond must be an array of shape (B, E), got "
                          f"{getattr(cond, 'shape', type(cond).__name__)}")
     B, size, Ch = cond.shape[0], model.config.image_size, model.config.channels
-    x = rng.standard_normal((B, size, size, Ch)).astype(model.dtype) if x_T is None else x_T
+    if x_T is None:
+        x_T = rng.standard_normal((B, size, size, Ch)).astype(model.dtype)
+    check_floats(x_T, "x_T", shape=(B, size, size, Ch), axes=f"(B, H, W, Ch) = ({B}, {size}, "
+                 f"{size}, {Ch})", dtype=model.dtype)
+    x = x_T
     if trajectory is not None:
         trajectory.append(x)
     with model.evaluating():

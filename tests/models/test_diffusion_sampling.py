@@ -135,5 +135,7 @@ def test_bad_sampling_arguments_are_refused(model, rng):
         sample(model, cond, rng, sampler="ddpm", steps=5)
     with pytest.raises(ValueError, match=r"cond must have shape \(B, E\) = \(2, 5\)"):
         sample(model, cond[:, :3], rng)
-    with pytest.raises(ValueError, match=r"x_t must have shape \(B, 4, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"x_T must have shape \(B, H, W, Ch\) = \(2, 4, 4, 3\)"):
         sample(model, cond, rng, x_T=rng.standard_normal((2, 4, 4, 1)))
+    with pytest.raises(TypeError, match="x_T must be float64 like the parameters"):
+        sample(model, cond, rng, x_T=rng.standard_normal((2, 4, 4, 3)).astype(np.float32))
