@@ -28,6 +28,7 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "clip": ("minifm.models.clip", "CLIP", "CLIPConfig"),
     "dalle": ("minifm.models.dalle", "DALLE", "DALLEConfig"),
     "reward": ("minifm.models.reward", "RewardModel", "RewardConfig"),
+    "diffusion": ("minifm.models.diffusion", "DiffusionTransformer", "DiffusionConfig"),
 }
 
 
