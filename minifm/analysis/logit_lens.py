@@ -18,26 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from minifm.analysis.states import residual_streams
 from minifm.functional.softmax import softmax_forward
 from minifm.models.gpt import GPT
-from minifm.validation import check_context_length, check_ids
-
-
-def residual_streams(model: GPT, idx: np.ndarray) -> np.ndarray:
-    """The residual stream before the first block and after every block, in eval mode.
-
-    idx: (B, T) token ids. Returns (L + 1, B, T, C); [0] is the embeddings wte[idx] + wpe,
-    [l] the output of block l - 1 (before ln_f).
-    """
-    check_ids(idx, "idx", vocab_size=model.config.vocab_size, ndim=2, axes="(B, T)")
-    check_context_length(idx.shape[1], model.config.context_length)
-    with model.evaluating():
-        x = model.drop(model.wte(idx) + model.wpe(np.arange(idx.shape[1])))   # (B, T, C)
-        streams = [x]
-        for block in model.h:
-            x = block(x)
-            streams.append(x)
-    return np.stack(streams)                                  # (L + 1) x (B, T, C)
+from minifm.validation import check_ids
 
 
 def logit_lens(model: GPT, idx: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minifm.analysis.logit_lens import lens_probabilities, logit_lens, residual_streams
+from minifm.analysis.logit_lens import lens_probabilities, logit_lens
 from minifm.models.gpt import GPT, GPTConfig
 
 CONFIG = GPTConfig(vocab_size=13, context_length=8, n_layer=3, n_head=2, n_embd=8, dropout=0.1)
@@ -21,15 +21,6 @@ def test_last_layer_lens_is_the_models_logits(rng, dtype):
     assert model.training                                     # the mode the model had
     with model.evaluating():
         assert np.array_equal(lens[-1], model(idx)[0])
-
-
-def test_streams_start_at_the_embeddings(rng):
-    model = GPT(CONFIG, rng=rng, dtype=np.float64)
-    idx = rng.integers(0, CONFIG.vocab_size, (1, 5))
-    streams = residual_streams(model, idx)
-    assert streams.shape == (4, 1, 5, 8)
-    expected = model.wte.weight.data[idx] + model.wpe.weight.data[:5]
-    assert np.array_equal(streams[0], expected)
 
 
 def test_a_block_that_writes_nothing_leaves_the_lens_unchanged(rng):
