@@ -9,4 +9,6 @@ never trains one (training sits in ``minifm.tasks``). Each module holds one idea
     heads       attention maps and head ablation for GPT
     logit_lens  every layer's residual stream decoded by the LM head (nostalgebraist 2020)
     scaling     parameter and compute counts, power-law fits (Kaplan et al. 2020)
+    states      every layer's hidden states of GPT and BERT (for probes and the lens)
+    agreement   subject-verb agreement judged by minimal pairs (Linzen et al. 2016)
 """

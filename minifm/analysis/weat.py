@@ -14,7 +14,8 @@ over the partitions (X_i, Y_i) of X u Y into two sets of the sizes of X and Y: a
 permutation test of "X is no more associated with A (than with B) than Y is". The paper's ``>`` is
 strict; sums that differ only by rounding count as ties, not as greater. With few partitions
 (``math.comb(|X| + |Y|, |X|) <= max_exact``) every one is enumerated and the p-value is exact;
-otherwise ``n_samples`` random partitions drawn from ``rng`` estimate it.
+otherwise ``n_samples`` random partitions drawn from ``rng`` estimate it (a sampled p of 0 says
+p < ~1 / n_samples, not p = 0).
 
 The standard deviation is the sample one (ddof = 1), so for |X| = |Y| = n the effect size lies in
 [-2 r, 2 r] with r = sqrt((2n - 1) / (2n)): the bound is reached when every x shares one
