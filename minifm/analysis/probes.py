@@ -145,6 +145,11 @@ def probe_layers(train_states: Sequence[np.ndarray], train_words: np.ndarray,
         raise ValueError(f"probe_layers needs one train and one test array per layer, got "
                          f"{len(train_states)} and {len(test_states)}")
     _check_probe_data(test_states[0], test_labels, n_classes, "test")
+    for split, words, labels in (("train", train_words, train_labels),
+                                 ("test", test_words, test_labels)):
+        if np.shape(words) != np.shape(labels):
+            raise ValueError(f"probe_layers: {split}_words must have one word id per label, "
+                             f"got shapes {np.shape(words)} and {np.shape(labels)}")
     control = control_labels(np.concatenate([train_words, test_words]),
                              np.concatenate([train_labels, test_labels]), rng)
     control_train, control_test = control[:len(train_words)], control[len(train_words):]

@@ -102,6 +102,9 @@ def fit_power_law(x: np.ndarray, y: np.ndarray, *, grid: int = 200,
                          f"parameters and a check), got {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and x.min() > 0 and y.min() > 0):
         raise ValueError("fit_power_law needs finite, positive x and y")
+    for name, value, least in (("grid", grid, 3), ("gauss_newton_steps", gauss_newton_steps, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"fit_power_law: {name} must be an int >= {least}, got {value!r}")
     log_x, top = np.log(x), float(y.min())
 
     def profile(c: float) -> float:

@@ -108,6 +108,9 @@ def test_bad_probe_input_is_named(rng):
     probe = train_probe(h, np.array([0, 1, 0, 1]), 2, steps=3)
     with pytest.raises(ValueError, match="width C=3"):
         probe.logits(rng.standard_normal((4, 5)))
+    with pytest.raises(ValueError, match="one word id per label"):
+        probe_layers([h], np.zeros(3, dtype=np.int64), np.zeros(4, dtype=np.int64), [h],
+                     np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), 2, rng=rng)
     with pytest.raises(ValueError, match="one train and one test array per layer"):
         probe_layers([h], np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), [],
                      np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), 2, rng=rng)

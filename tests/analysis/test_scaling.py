@@ -81,6 +81,8 @@ def test_bad_scaling_input_is_named():
         fit_power_law(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
     with pytest.raises(ValueError, match="positive"):
         fit_power_law(np.array([1.0, 2.0, 3.0, 0.0]), np.ones(4))
+    with pytest.raises(ValueError, match="grid must be an int >= 3"):
+        fit_power_law(np.arange(1.0, 6.0), np.arange(6.0, 1.0, -1), grid=1)
     with pytest.raises(ValueError, match="tokens"):
         training_flops(GPTConfig(), -1)
     with pytest.raises(ValueError, match="n_ctx"):
