@@ -122,3 +122,13 @@ def test_bad_heads_are_named(rng):
             pass
     with pytest.raises(TypeError, match="model.h"):
         attention_maps(object(), _ids(rng))
+
+
+def test_an_error_inside_the_ablation_still_restores_the_model(rng):
+    model, idx = _model(rng), _ids(rng)
+    before = model(idx)[0]
+    with pytest.raises(KeyError):
+        with ablate_heads(model, [(0, 1), (1, 0)]):
+            raise KeyError("boom")
+    assert np.array_equal(model(idx)[0], before)
+    assert not {"forward", "backward"} & set(vars(model.h[0].attn.c_proj))
