@@ -97,7 +97,7 @@ def write_folder(path: str | os.PathLike, config: Mapping[str, Any],
     if path.exists() and not path.is_dir():
         raise ValueError(f"the export folder {path} is an existing file")
     path.mkdir(parents=True, exist_ok=True)
-    contiguous = {name: np.ascontiguousarray(a) for name, a in tensors.items()}
+    contiguous = {name: np.asarray(a, order="C") for name, a in tensors.items()}   # 0-D stays 0-D
     blobs = {WEIGHTS: save(contiguous, metadata={"format": "pt"}),
              CONFIG: (json.dumps(config, indent=2) + "\n").encode("utf-8")}
     blobs.update({name: text.encode("utf-8") for name, text in (files or {}).items()})

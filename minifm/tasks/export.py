@@ -5,7 +5,9 @@
 
 The checkpoint's family picks the converter in ``minifm.pretrained``: a GPT becomes a GPT-2
 (``GPT2LMHeadModel``), a pre-trained BERT a ``BertForPreTraining`` (``BertForMaskedLM`` loads it
-too). Lessons: lessons/08_gpt.md, lessons/09_bert.md.
+too), a CLIP a ``CLIPModel`` if Hugging Face can express it (class-token and end-of-text pooling
+with a fixed end-of-text id: see ``minifm.pretrained.clip``). Lessons: lessons/08_gpt.md,
+lessons/09_bert.md, lessons/10_clip.md.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from minifm.pretrained.bert import save_bert
+from minifm.pretrained.clip import save_clip
 from minifm.pretrained.gpt2 import save_gpt2
 from minifm.training.checkpoint import load_checkpoint
 
 FORMATS = ("hf",)
-EXPORTERS: dict[str, Callable[[Any, Any, Path], list[str]]] = {"gpt": save_gpt2,
-                                                                "bert": save_bert}
+
+
+def _save_clip(model: Any, tokenizer: Any, path: Path) -> list[str]:
+    """CLIP's caption tokenizer (minifm's word tokenizer) has no Hugging Face counterpart: only
+    the model is written."""
+    return save_clip(model, path)
+
+
+EXPORTERS: dict[str, Callable[[Any, Any, Path], list[str]]] = {
+    "gpt": save_gpt2, "bert": save_bert, "clip": _save_clip}
 
 
 def export_run(run: str | os.PathLike, out: str | os.PathLike, to: str = "hf") -> list[str]:

@@ -51,6 +51,19 @@ def test_export_bert_loads_as_masked_lm(tmp_path):
     assert np.abs(out_minifm.mlm_logits - theirs.numpy())[real].max() < TOL
 
 
+def test_a_clip_hugging_face_cannot_express_is_one_error_line(tmp_path, capsys):
+    run = tmp_path / "clip"
+    assert main(["train", "clip", "--steps", "1", "--vision-width", "8", "--text-width", "8",
+                 "--vision-layers", "1", "--text-layers", "1", "--vision-heads", "2",
+                 "--text-heads", "2", "--batch-size", "4", "--eval-images", "8", "--quiet",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--to", "hf", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minifm: error: Hugging Face's CLIPModel pools the class token")
+    assert err.count("\n") == 1
+
+
 def test_a_missing_run_is_one_error_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nowhere"), "--to", "hf", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
