@@ -153,6 +153,11 @@ def convert_state_dict(tensors: dict[str, np.ndarray], table: dict[str, tuple[st
     """Hugging Face tensors -> a minifm state dict, following ``table`` (see the module doc)."""
     hint = ("; the cls.* tensors are BertForPreTraining's heads: load them with with_heads=True"
             if any(n.startswith("cls.") and n not in table for n in tensors) else "")
+    if any(n.startswith("cls.predictions.") for n in tensors) \
+            and not any(n.startswith("cls.seq_relationship.") for n in tensors):
+        hint = ("; this looks like a BertForMaskedLM folder: minifm's heads are "
+                "BertForPreTraining's, which also need the pooler and the next-sentence head "
+                "(cls.seq_relationship), so a masked-LM head alone cannot be loaded")
     check_names(tensors, table, file, "a BERT of this config", IGNORED, hint)
     return to_minifm(tensors, table, file)
 

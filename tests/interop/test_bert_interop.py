@@ -124,6 +124,14 @@ def test_an_exported_encoder_loads_as_bert_model_and_back(tmp_path, rng):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
+@pytest.mark.parametrize("with_heads", [False, True])
+def test_a_masked_lm_folder_says_why_it_cannot_be_loaded(tmp_path, with_heads):
+    torch.manual_seed(3)
+    save_hf(BertForMaskedLM(hf_config()), tmp_path)
+    with pytest.raises(ValueError, match="looks like a BertForMaskedLM folder"):
+        load_bert(tmp_path, with_heads=with_heads)
+
+
 def test_a_pre_ln_bert_cannot_be_exported(tmp_path, rng):
     with pytest.raises(ValueError, match="norm_first=True"):
         save_bert(Bert(BertConfig(norm_first=True), rng=rng), None, tmp_path)

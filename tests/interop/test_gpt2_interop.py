@@ -72,6 +72,28 @@ def test_a_transformers_gpt2_loads_with_the_same_logits(tmp_path, rng):
     assert np.abs(ours - hf_logits(hf, ids, mask))[real].max() < TOL
 
 
+def test_the_original_release_layout_loads_too(tmp_path, rng):
+    """OpenAI's release on the Hub: no "transformer." prefix, the causal-mask buffers saved as
+    h.{i}.attn.bias, and sometimes the tied head as lm_head.weight."""
+    from safetensors.numpy import load_file, save_file
+
+    hf = hf_gpt2(vocab_size=50)
+    hf.save_pretrained(tmp_path)
+    tensors = {k.removeprefix("transformer."): v
+               for k, v in load_file(str(tmp_path / "model.safetensors")).items()}
+    tensors["lm_head.weight"] = tensors["wte.weight"]
+    for i in range(2):
+        tensors[f"h.{i}.attn.bias"] = np.tril(np.ones((1, 1, 24, 24), np.float32))
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    model, _ = load_gpt2(tmp_path)
+    ids, mask = padded_batch(rng, 50)
+    assert np.abs(model(ids)[0] - hf_logits(hf, ids, mask))[mask == 1].max() < TOL
+    tensors["lm_head.weight"] = tensors["wte.weight"] + 1
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="lm_head.weight should be tied"):
+        load_gpt2(tmp_path)
+
+
 def test_gpt2_token_order_is_permuted_into_minifm_ids(tmp_path, rng, bpe):
     hf = hf_gpt2(vocab_size=bpe.vocab_size)
     hf.save_pretrained(tmp_path)
