@@ -164,7 +164,7 @@ def hf_tokenizer_files(tokenizer: BPETokenizer) -> dict[str, str]:
                   "continuing_subword_prefix": None, "end_of_word_suffix": None,
                   "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
                   "vocab": vocab, "merges": [list(m) for m in merges]}}
-    # tokenizers.json is read as it is only by the generic class; GPT2Tokenizer would re-split
+    # tokenizer.json is read as it is by the generic class only; GPT2Tokenizer would re-split
     config = {"tokenizer_class": ("GPT2Tokenizer" if tokenizer.pattern == gpt2_pattern()
                                   else "PreTrainedTokenizerFast"),
               "model_max_length": 1_000_000_000, "add_prefix_space": False}

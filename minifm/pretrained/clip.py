@@ -57,7 +57,8 @@ HF_CLIP: Table = {
     "text_model.final_layer_norm.weight": ("text.ln_f.weight", "="),
     "text_model.final_layer_norm.bias": ("text.ln_f.bias", "="),
 }
-HF_CLIP_LAYER: Table = {     # under "{vision|text}_model.encoder.layers.{i}." -> "{visual|text}.h.{i}."
+# under "{vision|text}_model.encoder.layers.{i}." -> under "{visual|text}.h.{i}."
+HF_CLIP_LAYER: Table = {
     "self_attn.q_proj.weight": ("attn.c_attn.weight", "q"),
     "self_attn.k_proj.weight": ("attn.c_attn.weight", "k"),
     "self_attn.v_proj.weight": ("attn.c_attn.weight", "v"),
@@ -86,7 +87,8 @@ LEGACY_EOS = 2               # transformers' "largest id" pooling (see the modul
 def name_table(vision_layers: int, text_layers: int) -> Table:
     """Hugging Face tensor name -> (minifm parameter name, how), the patch weight aside."""
     table = dict(HF_CLIP)
-    for tower, ours, n_layer in (("vision", "visual", vision_layers), ("text", "text", text_layers)):
+    towers = (("vision", "visual", vision_layers), ("text", "text", text_layers))
+    for tower, ours, n_layer in towers:
         for i in range(n_layer):
             table.update({f"{tower}_model.encoder.layers.{i}.{hf}": (f"{ours}.h.{i}.{name}", how)
                           for hf, (name, how) in HF_CLIP_LAYER.items()})
