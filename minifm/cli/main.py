@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import bert, clip, common, dalle, gpt, tour
+from minifm.cli import bert, clip, common, dalle, export, gpt, tour
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle}
 
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in FAMILIES.values():
         for name, (add_arguments, run) in getattr(module, "COMMANDS", {}).items():
             _add_command(sub, name, _help_line(run), add_arguments, run)
+    for name, (add_arguments, run) in export.COMMANDS.items():
+        _add_command(sub, name, _help_line(run), add_arguments, run)
     _add_command(sub, "tour", _help_line(tour.run), tour.add_arguments, tour.run)
     return parser
 

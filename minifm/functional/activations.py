@@ -1,10 +1,13 @@
-"""Element-wise activations: GELU (exact and tanh forms) and ReLU, plus the error function.
+"""Element-wise activations: GELU (exact, tanh and sigmoid forms) and ReLU, plus the error
+function.
 
 Dimensions: any shape, written (...); every op keeps its input's shape and dtype.
 
 GELU (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units") is ``y = x * Phi(x)`` with Phi the
 standard normal CDF. BERT uses the exact form ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``; GPT-2 uses
-the tanh approximation ``Phi(x) ~ (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2``.
+the tanh approximation ``Phi(x) ~ (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2``; OpenAI's
+CLIP the sigmoid approximation ``Phi(x) ~ sigmoid(1.702 x)`` (the paper's section 2), which
+Hugging Face calls "quick GELU" (``quick_gelu_forward``).
 ReLU (Nair & Hinton 2010) is ``y = max(x, 0)``.
 Lesson: lessons/06_feedforward_gelu_residuals.md.
 """
@@ -140,6 +143,37 @@ def gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         dx *= _INV_SQRT_2PI
         dx *= x
         dx += cdf
+    dx *= dout
+    return dx
+
+
+# ---- GELU's sigmoid form ("quick GELU", CLIP) ----------------------------------------------------
+_SIGMOID_SCALE = 1.702
+
+
+def quick_gelu_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """GELU's sigmoid approximation ``y = x * sigmoid(1.702 x)`` (Hendrycks & Gimpel 2016,
+    section 2), as in OpenAI's CLIP. x: (...). Returns y: (...) and the cache
+    ("sigmoid", x, s) with s = sigmoid(1.702 x), laid out like ``gelu_forward``'s."""
+    # plain: s = 1 / (1 + exp(-1.702 x)), written as (1 + tanh(0.851 x)) / 2, which cannot
+    # overflow for large negative x
+    s = x * (0.5 * _SIGMOID_SCALE)
+    np.tanh(s, out=s)
+    s += 1.0
+    s *= 0.5                                         # s = sigmoid(1.702 x)
+    return x * s, ("sigmoid", x, s)
+
+
+def quick_gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """Gradient of quick GELU. dout: (...). Returns dx: (...)."""
+    _, x, s = cache
+    # fwd: y = x s, s = sigmoid(a x)  =>  dy/dx = s + a x s (1 - s)
+    # plain: dx = dout * (s + a * x * s * (1 - s))
+    dx = 1.0 - s
+    dx *= s
+    dx *= x
+    dx *= _SIGMOID_SCALE
+    dx += s
     dx *= dout
     return dx
 

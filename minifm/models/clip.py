@@ -25,6 +25,11 @@ default averages instead ("mean", "mean": no class token, the mean over patches 
 tokens). On the shapes world the mean generalises far better to held-out (colour, shape) pairs:
 after ``minifm train clip`` (1,000 steps), zero-shot accuracy on the unseen pairs was 98.2 % with
 "mean" and 52.5 % with "cls"/"eot" (colour 100 % in both; the "cls"/"eot" model confuses the shapes).
+
+Options for real checkpoints (``minifm.pretrained.clip`` loads Hugging Face's CLIPModel): OpenAI's
+CLIP uses GELU's sigmoid form x * sigmoid(1.702 x) (``gelu="sigmoid"``), and pools a caption at
+its first end-of-text token, whatever follows it (``eot_id``: that token's id; None pools at the
+last real token, which is the same position when [EOS] ends every caption).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 from minifm.functional.normalize import l2_normalize_backward, l2_normalize_forward
 from minifm.functional.pooling import (mean_pool_backward, mean_pool_forward,
                                        select_pool_backward, select_pool_forward)
+from minifm.nn.activations import GELU_FORMS
 from minifm.nn.embedding import Embedding
 from minifm.nn.layernorm import LayerNorm
 from minifm.nn.linear import Linear
@@ -68,6 +74,8 @@ class CLIPConfig:
     text_heads: int = 4
     text_pool: str = "mean"       # one of TEXT_POOLS
     pad_id: int = 0               # caption padding; it must come after the text
+    eot_id: int | None = None     # "eot" pool: the first position of this id (None: last real)
+    gelu: str = "tanh"            # the MLPs' GELU form: "tanh", "none" or "sigmoid" (OpenAI CLIP)
     embed_dim: int = 32           # E: the joint embedding space
     init_temperature: float = 0.07    # logit scale starts at 1 / 0.07 = 14.3 (the paper)
     max_logit_scale: float = 100.0    # and is clipped at 100
@@ -93,6 +101,13 @@ class CLIPConfig:
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"CLIPConfig.pad_id must be in [0, {self.vocab_size}), "
                              f"got {self.pad_id}")
+        if self.eot_id is not None and (isinstance(self.eot_id, bool) or not isinstance(
+                self.eot_id, int) or not 0 <= self.eot_id < self.vocab_size
+                or self.eot_id == self.pad_id):
+            raise ValueError(f"CLIPConfig.eot_id must be None or an id in [0, {self.vocab_size}) "
+                             f"other than pad_id={self.pad_id}, got {self.eot_id!r}")
+        if self.gelu not in GELU_FORMS:
+            raise ValueError(f"CLIPConfig.gelu must be one of {GELU_FORMS}, got {self.gelu!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"CLIPConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -145,8 +160,9 @@ class VisionTransformer(Module):
             n_tokens += 1
         self.wpe = Embedding(n_tokens, C, rng=rng, dtype=dtype)
         self.ln_pre = LayerNorm(C, dtype=dtype)
-        self.h = [TransformerBlock(C, config.vision_heads, 4 * C, dropout=config.dropout, rng=rng,
-                                   dtype=dtype) for _ in range(config.vision_layers)]
+        self.h = [TransformerBlock(C, config.vision_heads, 4 * C, dropout=config.dropout,
+                                   approximate=config.gelu, rng=rng, dtype=dtype)
+                  for _ in range(config.vision_layers)]
         self.ln_post = LayerNorm(C, dtype=dtype)
         self.proj = Linear(C, config.embed_dim, bias=False, rng=rng, dtype=dtype)
 
@@ -191,10 +207,12 @@ class TextTransformer(Module):
 
     def __init__(self, config: CLIPConfig, *, rng: np.random.Generator, dtype: type = np.float32):
         C, self.pool, self.pad_id = config.text_width, config.text_pool, config.pad_id
+        self.eot_id = config.eot_id
         self.wte = Embedding(config.vocab_size, C, rng=rng, dtype=dtype)
         self.wpe = Embedding(config.context_length, C, rng=rng, dtype=dtype)
         self.h = [TransformerBlock(C, config.text_heads, 4 * C, causal=True,
-                                   dropout=config.dropout, rng=rng, dtype=dtype)
+                                   dropout=config.dropout, approximate=config.gelu, rng=rng,
+                                   dtype=dtype)
                   for _ in range(config.text_layers)]
         self.ln_f = LayerNorm(C, dtype=dtype)
         self.proj = Linear(C, config.embed_dim, bias=False, rng=rng, dtype=dtype)
@@ -207,7 +225,10 @@ class TextTransformer(Module):
         for block in self.h:
             x = block(x, real)
         if self.pool == "eot":
-            t, pool_cache = select_pool_forward(x, real.sum(axis=1) - 1)   # (B, T, C) -> (B, C)
+            # the first end-of-text token (argmax finds the first True), else the last real one
+            at = (real.sum(axis=1) - 1 if self.eot_id is None
+                  else (tokens == self.eot_id).argmax(axis=1))             # (B,)
+            t, pool_cache = select_pool_forward(x, at)                     # (B, T, C) -> (B, C)
         else:
             t, pool_cache = mean_pool_forward(x, real)                     # (B, T, C) -> (B, C)
         self._cache = pool_cache
@@ -261,6 +282,12 @@ class CLIP(Module):
         check_ids(tokens, "tokens", vocab_size=cfg.vocab_size, ndim=2, axes="(B, T)")
         check_context_length(tokens.shape[1], cfg.context_length)
         check_right_padded(tokens, cfg.pad_id, "tokens")
+        if cfg.text_pool == "eot" and cfg.eot_id is not None:
+            lacking = np.flatnonzero(~(tokens == cfg.eot_id).any(axis=1))
+            if lacking.size:
+                raise ValueError(f"tokens: every row must hold the end-of-text id "
+                                 f"{cfg.eot_id} (the eot pool reads it); rows "
+                                 f"{lacking.tolist()} do not")
 
     # ---- training forward and backward ----------------------------------------------------------
     def forward(self, images: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, float]:

@@ -10,32 +10,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.functional.activations import gelu_backward, gelu_forward, relu_backward, relu_forward
+from minifm.functional.activations import (gelu_backward, gelu_forward, quick_gelu_backward,
+                                           quick_gelu_forward, relu_backward, relu_forward)
 from minifm.functional.softmax import softmax_backward, softmax_forward
 from minifm.nn.module import Module
 from minifm.validation import check_floats, check_same_shape
 
-GELU_FORMS = ("tanh", "none")
+GELU_FORMS = ("tanh", "none", "sigmoid")
 
 
 class GELU(Module):
-    """GELU; ``approximate="tanh"`` as in GPT-2, ``"none"`` for the exact erf form used by BERT."""
+    """GELU; ``approximate="tanh"`` as in GPT-2, ``"none"`` for the exact erf form used by BERT,
+    ``"sigmoid"`` for x * sigmoid(1.702 x) as in OpenAI's CLIP ("quick GELU")."""
 
     def __init__(self, approximate: str = "tanh"):
         if approximate not in GELU_FORMS:
-            raise ValueError(f'GELU approximate must be "tanh" or "none", got {approximate!r}')
+            raise ValueError(f'GELU approximate must be "tanh", "none" or "sigmoid", got '
+                             f'{approximate!r}')
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_floats(x, "GELU input x")
-        y, self._cache = gelu_forward(x, self.approximate)
+        if self.approximate == "sigmoid":
+            y, self._cache = quick_gelu_forward(x)
+        else:
+            y, self._cache = gelu_forward(x, self.approximate)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         cache = self._pop_cache()
-        _, x, _ = cache
+        form, x, _ = cache
         check_same_shape(dout, x.shape, "GELU dout")
-        return gelu_backward(dout, cache)
+        return quick_gelu_backward(dout, cache) if form == "sigmoid" else gelu_backward(dout, cache)
 
     def __repr__(self) -> str:
         return f"GELU(approximate={self.approximate!r})"

@@ -152,9 +152,12 @@ def perturbed_model(rng, config):
     return model
 
 
-@pytest.mark.parametrize("pools", POOLS)
-def test_clip_backward_matches_numerical_gradient_for_every_parameter(rng, pools):
-    model = perturbed_model(rng, tiny_config(*pools))
+# OpenAI's CLIP options too: quick GELU and pooling at the first end-of-text id ([EOS] = 2 here)
+@pytest.mark.parametrize("pools, options", [(pools, {}) for pools in POOLS]
+                         + [(("cls", "eot"), {"gelu": "sigmoid", "eot_id": 2})],
+                         ids=["cls-eot", "mean-mean", "openai-options"])
+def test_clip_backward_matches_numerical_gradient_for_every_parameter(rng, pools, options):
+    model = perturbed_model(rng, tiny_config(*pools, **options))
     images, tokens = tiny_batch(rng, model.config)
     results = check_model(model, images, tokens)
     assert set(results) == {n for n, _ in model.named_parameters()}
