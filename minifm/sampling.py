@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_finite, check_floats, check_int, check_real
+from minifm.validation import check_finite, check_floats, check_int, check_real, check_rng
 
 
 def _check_logits(logits: np.ndarray) -> None:
@@ -142,9 +142,7 @@ def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.
     never drawn.
     """
     _check_logits(logits)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a np.random.Generator (np.random.default_rng(seed)), got "
-                        f"{type(rng).__name__}")
+    check_rng(rng)
     for check, value in ((_check_top_k, top_k), (_check_top_p, top_p)):
         if value is not None:
             check(value)

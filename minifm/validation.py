@@ -14,6 +14,8 @@ user never meets an ``IndexError`` deep inside NumPy or, worse, a silently wrong
     check_finite(images, "images")                       # no NaN (or inf) values: one pass
     check_int(batch_size, "batch_size", minimum=1)       # a Python or NumPy int, not a bool
     check_real(temperature, "temperature", minimum=0)    # a finite int or float, not a str
+    check_rng(rng)                                       # a np.random.Generator
+    check_batch_request(batch_size, rng)                 # what every get_batch receives
 
 The checks of kinds and shapes are free; ``check_finite`` and ``check_ids`` read every value, so
 they sit where one pass is cheap next to the work (encoding images, sampling one row of logits),
@@ -169,3 +171,17 @@ def check_real(v: Any, what: str, *, minimum: float | None = None, maximum: floa
     if too_low or (maximum is not None and v > maximum):
         raise ValueError(f"{what} must be {allowed}, got {v}")
     return float(v)
+
+
+def check_rng(rng: Any, what: str = "rng") -> None:
+    """``rng`` must be a ``np.random.Generator`` (minifm never uses a global or legacy one)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{what} must be a np.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+
+
+def check_batch_request(batch_size: Any, rng: Any) -> int:
+    """What a dataset's ``get_batch(split, batch_size, rng)`` needs: an int batch_size >= 1 (8.0
+    is refused, not floored) and a Generator. Returns batch_size as an int."""
+    check_rng(rng)
+    return check_int(batch_size, "batch_size", minimum=1)

@@ -31,6 +31,7 @@ import numpy as np
 from minifm.data.shapes import (CAPTION_TEMPLATES, POSITIONS, SIZES, ShapesWorld,
                                 caption_variants)
 from minifm.tokenizers.word import WordTokenizer
+from minifm.validation import check_batch_request
 
 SPLITS = {"train": "train", "val": "seen", "seen": "seen", "unseen": "unseen", "all": "all"}
 _MENTIONS_SIZE = np.array(["{size}" in t for t in CAPTION_TEMPLATES])     # per template
@@ -123,6 +124,7 @@ class ShapesCaptionData:
     def get_batch(self, split: str, batch_size: int, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
         """images (B, H, W, 3) float32 in [0, 1] and tokens (B, T) int64; caption i is image i's."""
+        check_batch_request(batch_size, rng)
         attrs = self.sample_attributes(split, batch_size, rng)
         colour, shape, size, position = attrs[:, :4].T
         images = self.world.render(colour, shape, size, position, rng)
