@@ -150,7 +150,8 @@ def check_int(n: Any, what: str, *, minimum: int | None = None) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"{what} must be an int, got {n!r} ({type(n).__name__})")
     if minimum is not None and n < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {n}")
+        wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{what} must be {wanted}, got {n}")
     return int(n)
 
 

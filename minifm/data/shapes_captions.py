@@ -99,11 +99,7 @@ class ShapesCaptionData:
         """
         if split not in SPLITS:
             raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a np.random.Generator, got {type(rng).__name__}")
+        check_batch_request(batch_size, rng)
         kept = np.empty((0, 5), dtype=np.int64)
         for _ in range(_MAX_ROUNDS):
             pool = np.concatenate([kept, self._candidates(4 * batch_size, split, rng)])
@@ -124,7 +120,6 @@ class ShapesCaptionData:
     def get_batch(self, split: str, batch_size: int, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
         """images (B, H, W, 3) float32 in [0, 1] and tokens (B, T) int64; caption i is image i's."""
-        check_batch_request(batch_size, rng)
         attrs = self.sample_attributes(split, batch_size, rng)
         colour, shape, size, position = attrs[:, :4].T
         images = self.world.render(colour, shape, size, position, rng)

@@ -48,8 +48,8 @@ def data(request):
     ("8", TypeError, r"batch_size must be an int, got '8' \(str\)"),
     (True, TypeError, r"batch_size must be an int, got True \(bool\)"),
     (None, TypeError, r"batch_size must be an int, got None"),
-    (0, ValueError, "batch_size must be an int >= 1, got 0"),
-    (-3, ValueError, "batch_size must be an int >= 1, got -3"),
+    (0, ValueError, "batch_size must be a positive int, got 0"),
+    (-3, ValueError, "batch_size must be a positive int, got -3"),
 ])
 def test_get_batch_refuses_a_batch_size_that_is_not_a_positive_int(data, batch_size, error, words):
     with pytest.raises(error, match=words):

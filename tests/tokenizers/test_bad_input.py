@@ -105,7 +105,7 @@ def test_wordpiece_from_dict_refuses_wrong_types_at_load_not_at_encode(change, w
 
 
 def test_wordpiece_max_input_chars_per_word_must_be_positive():
-    with pytest.raises(ValueError, match="max_input_chars_per_word must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_input_chars_per_word must be a positive int, got 0"):
         tokenizer_from_dict({**wordpiece_dict(), "max_input_chars_per_word": 0})
 
 
@@ -186,7 +186,7 @@ def test_kmeans_grid_sizes_must_be_positive_ints(rng):
     d = kmeans(rng).to_dict()
     with pytest.raises(TypeError, match="patch_size must be an int, got '2'"):
         tokenizer_from_dict({**d, "patch_size": "2"})
-    with pytest.raises(ValueError, match="image_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="image_size must be a positive int, got 0"):
         tokenizer_from_dict({**d, "image_size": 0})
 
 
