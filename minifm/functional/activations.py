@@ -84,13 +84,22 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _TANH_CUBIC = 0.044715
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# Below -40, GELU and its gradient are exactly 0 in every float dtype (the tanh form's 1 + t and
+# the exact form's Phi(x) round to 0 from about -9 on, exp(-x^2 / 2) from about -39), so clamping x
+# there changes no finite result and keeps x = -inf from giving -inf * 0 = NaN. Checking x.min()
+# costs about a fifth of one element-wise op; the clamped copy is made only when it is needed.
+_GELU_FLOOR = -40.0
 
 
 def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, tuple]:
     """GELU. x: (...). approximate: "tanh" (GPT-2) or "none" (exact erf form, BERT).
 
     Returns y: (...) and the cache: (x, tanh value) or (x, Phi(x)); backward reuses either.
+    GELU(-inf) = 0 with gradient 0 (x is clamped at -40, where both already are 0); GELU(+inf) =
+    +inf, whose gradient is NaN (an overflowed activation; not worth a second pass to tidy).
     """
+    if x.size and x.min() < _GELU_FLOOR:             # a read-only pass; the copy only if needed
+        x = np.maximum(x, _GELU_FLOOR)               # -inf -> -40, no finite result moves
     if approximate == "tanh":
         # plain: t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x**3));  y = 0.5 * x * (1 + t)
         # u = sqrt(2/pi) * (x + 0.044715 x^3), computed as x * (k + k c x^2) in place
