@@ -128,6 +128,18 @@ def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
     return _keep_only(logits, keep)
 
 
+def check_sampling(rng: np.random.Generator, temperature: float, top_k: int | None,
+                   top_p: float | None) -> None:
+    """Check the arguments of ``sample`` (all of them, whatever the temperature); a generator
+    calls this once before its first step, so a bad one fails before any work."""
+    check_rng(rng)
+    check_real(temperature, "temperature", minimum=0.0)
+    if top_k is not None:
+        _check_top_k(top_k)
+    if top_p is not None:
+        _check_top_p(top_p)
+
+
 def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
     """Draw one token id per row: temperature, then top-k, then top-p, then a categorical draw.
@@ -142,12 +154,9 @@ def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.
     never drawn.
     """
     _check_logits(logits)
-    check_rng(rng)
-    for check, value in ((_check_top_k, top_k), (_check_top_p, top_p)):
-        if value is not None:
-            check(value)
+    check_sampling(rng, temperature, top_k, top_p)
     logits = _certain_tokens(logits)
-    if check_real(temperature, "temperature", minimum=0.0) == 0:
+    if temperature == 0:
         return np.argmax(logits, axis=-1)
     logits = apply_temperature(logits, temperature)
     if top_k is not None:

@@ -39,6 +39,9 @@ def _check_shape(a: np.ndarray, what: str, ndim: int | None,
     expected = f"shape {axes}" if axes else (f"{ndim} dimensions" if ndim is not None else "")
     if shape is not None:
         ndim = len(shape)
+    if ndim is None and a.ndim == 0:
+        raise ValueError(f"{what} must be an array with at least one axis, got a 0-d array (a "
+                         "scalar); wrap it: np.array([x])")
     if ndim is not None and a.ndim != ndim:
         hint = " (add a batch axis: array[None])" if a.ndim == ndim - 1 else ""
         raise ValueError(f"{what} must have {expected or f'{ndim} dimensions'}, got shape "
@@ -158,7 +161,11 @@ def check_int(n: Any, what: str, *, minimum: int | None = None) -> int:
 def check_real(v: Any, what: str, *, minimum: float | None = None, maximum: float | None = None,
                open_minimum: bool = False) -> float:
     """``v`` must be a finite real number (an int or float, Python or NumPy; not a bool or a
-    str) in [minimum, maximum] (``open_minimum``: in (minimum, maximum]). Returns it as a float."""
+    str; a 0-d numeric array counts as its value) in [minimum, maximum] (``open_minimum``: in
+    (minimum, maximum]). Returns it as a float."""
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype != np.bool_ \
+            and np.issubdtype(v.dtype, np.number):
+        v = v[()]
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} must be a number, got {v!r} ({type(v).__name__})")
     low = "" if minimum is None else f"{'(' if open_minimum else '['}{minimum}, "
