@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numpy.polynomial import Chebyshev, Polynomial
 
+from minifm.validation import check_same_shape
+
 # ---- the error function, vectorised, without SciPy ------------------------------------------------
 # Two Chebyshev series, their coefficients computed once with mpmath at 50 digits:
 #   |x| <= 1.5:  erf(x) = x * P(u),  u = x^2,  P ~ erf(sqrt u) / sqrt u  on u in [0, 2.25];
@@ -124,6 +126,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, 
 def gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of GELU. dout: (...). Returns dx: (...)."""
     approximate, x, saved = cache
+    check_same_shape(dout, x.shape, "gelu dout")
     if approximate == "tanh":
         t = saved
         # fwd: y = 0.5 x (1 + t), t = tanh(k (x + c x^3))
@@ -163,5 +166,6 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """Gradient of ReLU (0 at x = 0, as in PyTorch). dout: (...). Returns dx: (...)."""
     y = cache
+    check_same_shape(dout, y.shape, "relu dout")
     # fwd: y = max(x, 0)  =>  dx = dy where x > 0 (equivalently y > 0), else 0
     return dout * (y > 0)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_same_shape
+
 
 def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
                       ) -> tuple[np.ndarray, tuple]:
@@ -65,6 +67,7 @@ def layernorm_backward(dout: np.ndarray, cache: tuple
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of layer norm. dout: (..., C). Returns dx: (..., C), dgamma: (C,), dbeta: (C,)."""
     xhat, gamma, rstd = cache
+    check_same_shape(dout, xhat.shape, "layernorm dout")
     C = xhat.shape[-1]
     dout2 = dout.reshape(-1, C)                                   # (..., C) -> (N, C)
     ones = np.ones(dout2.shape[0], dtype=dout.dtype)              # (N,)
