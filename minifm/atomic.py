@@ -97,7 +97,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(f.fileno())
             if fcntl is not None:
                 os.replace(tmp, path)                 # still locked: no cleaner can take tmp
-        if fcntl is None:                             # pragma: no cover - Windows renames closed files
+        if fcntl is None:                             # pragma: no cover - Windows: rename closed
             os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

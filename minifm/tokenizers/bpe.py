@@ -217,7 +217,8 @@ def _compile(pattern: Any) -> re.Pattern | None:
     try:
         return re.compile(pattern)
     except re.error as e:
-        raise ValueError(f"BPE pattern {pattern!r} is not a valid regular expression: {e}") from None
+        raise ValueError(f"BPE pattern {pattern!r} is not a valid regular expression: "
+                         f"{e}") from None
 
 
 def _chunks(text: str, split: re.Pattern | None) -> list[str]:

@@ -25,7 +25,7 @@ def _rng():
     return np.random.default_rng(0)
 
 
-# ---- inputs that are not arrays, or have no axis ---------------------------------------------------
+# ---- inputs that are not arrays, or have no axis -------------------------------------------------
 LAYERS = {
     "Linear": lambda: Linear(4, 3, rng=_rng(), dtype=F64),
     "LayerNorm": lambda: LayerNorm(4, dtype=F64),
@@ -145,7 +145,7 @@ def test_a_dout_of_the_wrong_shape_or_kind_is_refused(name, bad):
 def test_embedding_and_patch_embedding_refuse_a_transposed_dout():
     emb = Embedding(5, 3, rng=_rng(), dtype=F64)
     emb(np.array([[0, 1, 2, 3], [4, 0, 1, 2]]))                        # (2, 4) -> (2, 4, 3)
-    with pytest.raises(ValueError, match=r"Embedding dout must have .* \(2, 4, 3\), got \(4, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"Embedding dout must .* \(2, 4, 3\), got \(4, 2, 3\)"):
         emb.backward(np.ones((4, 2, 3)))
     patches = PatchEmbedding(4, 2, 3, 5, rng=_rng(), dtype=F64)
     patches(np.zeros((1, 4, 4, 3)))                                     # -> (1, P=4, C=5)
@@ -173,7 +173,7 @@ def test_the_functional_pairs_check_dout_too():
         patchify_backward(np.ones((1, 4, 24)), cache)                  # 6 channels, not 3
 
 
-# ---- properties: random ranks, shapes and dtypes ---------------------------------------------------
+# ---- properties: random ranks, shapes and dtypes -------------------------------------------------
 DTYPES = [np.float16, np.float32, np.float64, np.int32, np.bool_]
 shapes = st.lists(st.integers(0, 3), min_size=0, max_size=4).map(tuple)
 CLEAR = (TypeError, ValueError)

@@ -239,7 +239,7 @@ def test_a_writer_whose_temp_is_cleaned_before_it_locks_makes_another(tmp_path, 
     assert CharTokenizer.load(tmp_path / "tok.json").chars == "ab"
 
 
-# ---- a save killed at random points ---------------------------------------------------------------
+# ---- a save killed at random points --------------------------------------------------------------
 CHILD = textwrap.dedent("""
     import sys
     import numpy as np
