@@ -204,10 +204,16 @@ class WordPieceTokenizer(Tokenizer):
                         max_input_chars_per_word: int = 100) -> WordPieceTokenizer:
         """Read a standard BERT ``vocab.txt``: one token per line, id = line number (from 0)."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory, not a vocab file (vocab.txt, one token a "
+                             "line)")
         if not path.is_file():
             raise FileNotFoundError(f"vocab file not found: {path}")
-        with open(path, encoding="utf-8") as f:
-            vocab = [line.rstrip("\n") for line in f]
+        try:
+            with open(path, encoding="utf-8") as f:
+                vocab = [line.rstrip("\n") for line in f]
+        except UnicodeDecodeError as e:
+            raise ValueError(f"vocab file {path} is not UTF-8 text (byte offset {e.start})") from None
         return cls(vocab, do_lower_case, strip_accents, tokenize_chinese_chars,
                    max_input_chars_per_word)
 

@@ -120,6 +120,14 @@ def test_char_and_word_from_dict_refuse_wrong_types(d, error, words):
         tokenizer_from_dict(d)
 
 
+def test_a_vocab_file_that_is_a_directory_or_not_utf8_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="is a directory, not a vocab file"):
+        WordPieceTokenizer.from_vocab_file(tmp_path)
+    (tmp_path / "vocab.txt").write_bytes(b"[PAD]\n\xff\xfe\n")
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        WordPieceTokenizer.from_vocab_file(tmp_path / "vocab.txt")
+
+
 def test_a_directory_is_not_a_tokenizer_file(tmp_path):
     with pytest.raises(ValueError, match="is a directory, not a tokenizer file"):
         load_tokenizer(tmp_path)
