@@ -244,3 +244,36 @@ def test_linear_backward_takes_only_its_own_output_shape(shape, perm_seed):
     else:
         with pytest.raises(ValueError, match="Linear dout must have the forward output's shape"):
             linear.backward(dout)
+
+
+@settings(max_examples=50, deadline=None)
+@given(shape=shapes, dtype=st.sampled_from([np.int64, np.int8, np.uint8, np.float32, np.bool_]),
+       high=st.integers(1, 8))
+def test_embedding_gives_the_table_rows_or_a_clear_error(shape, dtype, high):
+    emb = Embedding(5, 2, rng=_rng(), dtype=F64)
+    ids = np.random.default_rng(high).integers(0, high, size=shape).astype(dtype)
+    try:
+        out = emb(ids)
+    except CLEAR as e:
+        bad_kind = not np.issubdtype(ids.dtype, np.integer) or ids.dtype == np.bool_
+        assert bad_kind == isinstance(e, TypeError)
+        assert bad_kind or ids.ndim == 0 or ids.size == 0 or ids.max() >= 5
+        return
+    np.testing.assert_array_equal(out, emb.weight.data[ids])
+    emb.backward(np.ones(out.shape))
+    counts = np.bincount(ids.ravel().astype(np.int64), minlength=5)
+    np.testing.assert_array_equal(emb.weight.grad.sum(axis=1), 2 * counts)   # C = 2 ones a use
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64, np.int32]))
+def test_attention_gives_a_b_t_c_result_or_a_clear_error(shape, dtype):
+    attn = MultiHeadAttention(4, 2, causal=True, rng=_rng(), dtype=F64)
+    x = np.ones(shape, dtype=dtype)
+    try:
+        y = attn(x)
+    except CLEAR:
+        assert dtype != F64 or len(shape) != 3 or shape[-1] != 4 or 0 in shape
+        return
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert attn.backward(np.ones_like(y)).shape == x.shape
