@@ -17,9 +17,10 @@ user never meets an ``IndexError`` deep inside NumPy or, worse, a silently wrong
     check_rng(rng)                                       # a np.random.Generator
     check_batch_request(batch_size, rng)                 # what every get_batch receives
 
-The checks of kinds and shapes are free; ``check_finite`` and ``check_ids`` read every value, so
-they sit where one pass is cheap next to the work (encoding images, sampling one row of logits),
-never on the forward pass of training.
+The checks of kinds and shapes are free (a gradient's shape is checked on every backward).
+``check_ids`` reads every id, cheap beside the embedding lookup it guards. ``check_finite`` reads
+every value, so it sits only where one pass is small next to the work (encoding images, sampling
+a (B, V) row of logits), never on a training forward or backward.
 """
 
 from __future__ import annotations
