@@ -15,6 +15,15 @@ A logit of -inf has probability exactly 0 after the softmax, so a filtered token
 Ties: both filters rank tokens by logit, and equal logits by token id (lower id first), so they
 always keep exactly k tokens / exactly the smallest prefix of that ranking, never "all the tied
 ones". The filters never remove the most likely token, so greedy decoding is unaffected by them.
+
+Logits at the edges: a row holding NaN, or only -inf, has no token to choose and is a
+ValueError. A row holding +inf makes that token certain (its probability is the limit 1): the
++inf entries are kept, as equal logits, and every other token is dropped, so one +inf logit is
+always chosen, and several are tied (greedy takes the lowest id, a draw any of them equally).
+Every argument is checked on every call, greedy included: ``rng`` must be a
+``np.random.Generator``, ``temperature`` a finite number >= 0, ``top_k`` an int >= 1, ``top_p`` a
+number in (0, 1]. The NaN and -inf checks are one pass over the (B, V) logits, small beside the
+forward pass that made them.
 Lesson: lessons/08_gpt.md.
 """
 
@@ -22,15 +31,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_floats
+from minifm.validation import check_finite, check_floats, check_int, check_real, check_rng
 
 
 def _check_logits(logits: np.ndarray) -> None:
     check_floats(logits, "logits", ndim=2, axes="(B, V)")
+    check_finite(logits, "logits", allow_inf=True)
+    dead = np.isneginf(logits).all(axis=-1)                       # (B,) rows with no token left
+    if dead.any():
+        raise ValueError(f"logits row {int(np.argmax(dead))} is -inf everywhere: no token can be "
+                         "chosen")
+
+
+def _check_top_k(k: int) -> None:
+    check_int(k, "top_k", minimum=1)
+
+
+def _check_top_p(p: float) -> None:
+    check_real(p, "top_p", minimum=0.0, maximum=1.0, open_minimum=True)
+
+
+def _certain_tokens(logits: np.ndarray) -> np.ndarray:
+    """Rows holding +inf become 0 at their +inf entries and -inf elsewhere (those tokens are
+    certain); other rows are returned unchanged. (B, V) -> (B, V)."""
+    certain = np.isposinf(logits)                                 # (B, V)
+    rows = certain.any(axis=-1, keepdims=True)                    # (B, 1)
+    if not rows.any():
+        return logits
+    inf = np.asarray(np.inf, dtype=logits.dtype)
+    return np.where(rows, np.where(certain, 0, -inf), logits).astype(logits.dtype)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities (B, V) from logits (B, V); -inf logits get probability 0."""
+    """Probabilities (B, V) from logits (B, V); -inf logits get probability 0, and a row holding
+    +inf shares all its probability among its +inf entries."""
+    logits = _certain_tokens(logits)
     z = logits - logits.max(axis=-1, keepdims=True)               # largest logit becomes 0
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)
@@ -39,8 +74,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Return logits / temperature, (B, V); ``temperature`` > 0 (0 is greedy: see ``sample``)."""
     _check_logits(logits)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 to rescale logits, got {temperature} "
+    if check_real(temperature, "temperature", minimum=0.0) == 0:
+        raise ValueError("temperature must be > 0 to rescale logits, got 0 "
                          "(use sample(..., temperature=0) for greedy decoding)")
     return logits / np.asarray(temperature, dtype=logits.dtype)
 
@@ -61,8 +96,7 @@ def top_k_filter(logits: np.ndarray, k: int) -> np.ndarray:
     logits: (B, V). k: a positive int; k >= V keeps every token. Returns a new (B, V) array.
     """
     _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"top_k must be a positive int, got {k!r}")
+    _check_top_k(k)
     B, V = logits.shape
     if k >= V:
         return logits.copy()
@@ -81,8 +115,7 @@ def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
     first). logits: (B, V); p in (0, 1]. Returns a new (B, V) array with the rest at -inf.
     """
     _check_logits(logits)
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    _check_top_p(p)
     order = _ranking(logits)                                      # (B, V) ids, most likely first
     probs_sorted = np.take_along_axis(softmax(logits), order, axis=-1)
     # the probability ranked above each token: the running sum shifted one place right (not
@@ -95,12 +128,25 @@ def top_p_filter(logits: np.ndarray, p: float) -> np.ndarray:
     return _keep_only(logits, keep)
 
 
+def check_sampling(rng: np.random.Generator, temperature: float, top_k: int | None,
+                   top_p: float | None) -> None:
+    """Check the arguments of ``sample`` (all of them, whatever the temperature); a generator
+    calls this once before its first step, so a bad one fails before any work."""
+    check_rng(rng)
+    check_real(temperature, "temperature", minimum=0.0)
+    if top_k is not None:
+        _check_top_k(top_k)
+    if top_p is not None:
+        _check_top_p(top_p)
+
+
 def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
     """Draw one token id per row: temperature, then top-k, then top-p, then a categorical draw.
 
-    logits: (B, V). temperature = 0 returns the argmax (greedy; ``rng`` is not used).
-    Returns (B,) int64 ids.
+    logits: (B, V). temperature = 0 returns the argmax (greedy; ``rng`` is not used, but every
+    argument is still checked). A row holding +inf returns its +inf token (see the module
+    docstring). Returns (B,) int64 ids.
 
     The draw is inverse-CDF sampling, vectorised over rows: with c the cumulative probabilities
     of a row and u uniform in [0, c[-1]), the sampled id is the number of entries c_i <= u. That
@@ -108,6 +154,8 @@ def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.
     never drawn.
     """
     _check_logits(logits)
+    check_sampling(rng, temperature, top_k, top_p)
+    logits = _certain_tokens(logits)
     if temperature == 0:
         return np.argmax(logits, axis=-1)
     logits = apply_temperature(logits, temperature)

@@ -11,6 +11,16 @@ user never meets an ``IndexError`` deep inside NumPy or, worse, a silently wrong
     check_same_shape(dout, out_shape, "dout")            # a gradient shaped like the output
     check_mask(mask, "attention_mask", shape=(B, T))     # bool or 0/1 ints, 1 = real token
     check_context_length(T, context_length)              # no position embedding beyond it
+    check_finite(images, "images")                       # no NaN (or inf) values: one pass
+    check_int(batch_size, "batch_size", minimum=1)       # a Python or NumPy int, not a bool
+    check_real(temperature, "temperature", minimum=0)    # a finite int or float, not a str
+    check_rng(rng)                                       # a np.random.Generator
+    check_batch_request(batch_size, rng)                 # what every get_batch receives
+
+The checks of kinds and shapes are free (a gradient's shape is checked on every backward).
+``check_ids`` reads every id, cheap beside the embedding lookup it guards. ``check_finite`` reads
+every value, so it sits only where one pass is small next to the work (encoding images, sampling
+a (B, V) row of logits), never on a training forward or backward.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ def _check_shape(a: np.ndarray, what: str, ndim: int | None,
     expected = f"shape {axes}" if axes else (f"{ndim} dimensions" if ndim is not None else "")
     if shape is not None:
         ndim = len(shape)
+    if ndim is None and a.ndim == 0:
+        raise ValueError(f"{what} must be an array with at least one axis, got a 0-d array (a "
+                         "scalar); wrap it: np.array([x])")
     if ndim is not None and a.ndim != ndim:
         hint = " (add a batch axis: array[None])" if a.ndim == ndim - 1 else ""
         raise ValueError(f"{what} must have {expected or f'{ndim} dimensions'}, got shape "
@@ -114,3 +127,70 @@ def check_context_length(T: int, context_length: int) -> None:
     if T > context_length:
         raise ValueError(f"sequence length T={T} exceeds context_length={context_length} (the "
                          "model has no position embedding beyond it); crop the input")
+
+
+def _index(a: np.ndarray, bad: np.ndarray) -> tuple[int, ...]:
+    """The first index (in C order) where the boolean array ``bad`` is True."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+
+
+def check_finite(x: np.ndarray, what: str, *, allow_inf: bool = False) -> None:
+    """``x`` (a float array, already checked) must hold no NaN, and no +-inf unless
+    ``allow_inf``. One pass over the values."""
+    nan = np.isnan(x)
+    if nan.any():
+        raise ValueError(f"{what} holds NaN at index {_index(x, nan)}; expected "
+                         f"{'numbers (+-inf allowed)' if allow_inf else 'finite values'}")
+    if not allow_inf:
+        inf = np.isinf(x)
+        if inf.any():
+            raise ValueError(f"{what} holds {x[inf].flat[0]} at index {_index(x, inf)}; expected "
+                             "finite values")
+
+
+def check_int(n: Any, what: str, *, minimum: int | None = None) -> int:
+    """``n`` must be a Python or NumPy integer (not a bool, not a float such as 8.0), at least
+    ``minimum`` if given. Returns it as a Python int."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {n!r} ({type(n).__name__})")
+    if minimum is not None and n < minimum:
+        wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{what} must be {wanted}, got {n}")
+    return int(n)
+
+
+def check_real(v: Any, what: str, *, minimum: float | None = None, maximum: float | None = None,
+               open_minimum: bool = False) -> float:
+    """``v`` must be a finite real number (an int or float, Python or NumPy; not a bool or a
+    str; a 0-d numeric array counts as its value) in [minimum, maximum] (``open_minimum``: in
+    (minimum, maximum]). Returns it as a float."""
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype != np.bool_ \
+            and np.issubdtype(v.dtype, np.number):
+        v = v[()]
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a number, got {v!r} ({type(v).__name__})")
+    low = "" if minimum is None else f"{'(' if open_minimum else '['}{minimum}, "
+    high = "" if maximum is None else f"{maximum}]"
+    allowed = (f"in {low}{high}" if minimum is not None and maximum is not None
+               else f"{'>' if open_minimum else '>='} {minimum}" if minimum is not None
+               else f"<= {maximum}" if maximum is not None else "finite")
+    if not np.isfinite(v):
+        raise ValueError(f"{what} must be a finite number {allowed}, got {v}")
+    too_low = minimum is not None and (v <= minimum if open_minimum else v < minimum)
+    if too_low or (maximum is not None and v > maximum):
+        raise ValueError(f"{what} must be {allowed}, got {v}")
+    return float(v)
+
+
+def check_rng(rng: Any, what: str = "rng") -> None:
+    """``rng`` must be a ``np.random.Generator`` (minifm never uses a global or legacy one)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{what} must be a np.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+
+
+def check_batch_request(batch_size: Any, rng: Any) -> int:
+    """What a dataset's ``get_batch(split, batch_size, rng)`` needs: an int batch_size >= 1 (8.0
+    is refused, not floored) and a Generator. Returns batch_size as an int."""
+    check_rng(rng)
+    return check_int(batch_size, "batch_size", minimum=1)

@@ -37,9 +37,11 @@ def test_top_k_at_least_vocab_size_keeps_every_token(rng):
     np.testing.assert_array_equal(top_k_filter(logits, 50), logits)
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True])
-def test_top_k_rejects_a_bad_k(rng, k):
-    with pytest.raises(ValueError, match="top_k"):
+@pytest.mark.parametrize("k, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                      (True, TypeError)])
+def test_top_k_rejects_a_bad_k(rng, k, error):
+    # a value out of range is a ValueError, a k that is not an int a TypeError (minifm.validation)
+    with pytest.raises(error, match="top_k"):
         top_k_filter(rng.standard_normal((1, 4)), k)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from minifm.functional.losses import IGNORE_INDEX    # label of the positions the MLM loss skips
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
-from minifm.validation import check_ids
+from minifm.validation import check_batch_request, check_ids
 
 IS_NEXT, NOT_NEXT = 0, 1    # next-sentence labels, as in the original BERT
 SPLITS = ("train", "val")
@@ -154,6 +154,7 @@ class PretrainingData:
                   ) -> tuple[np.ndarray, ...]:
         """(input_ids, token_type_ids, attention_mask, mlm_labels, nsp_labels): four (B, T)
         int64 arrays, masked with ``mask_tokens``, and nsp_labels (B,) int64."""
+        check_batch_request(batch_size, rng)
         a, b, nsp_labels = self.sample_pairs(split, batch_size, rng)
         ids, segments, attention = self.pair_batch(a, b)
         masked, mlm_labels = mask_tokens(ids, rng, special_ids=_special_ids(self.tokenizer),
@@ -204,4 +205,5 @@ class LabelledTextData:
         labels (B,)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_batch_request(batch_size, rng)
         return self.rows(split, rng.integers(len(self.labels[split]), size=batch_size))

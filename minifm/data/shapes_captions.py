@@ -31,6 +31,7 @@ import numpy as np
 from minifm.data.shapes import (CAPTION_TEMPLATES, POSITIONS, SIZES, ShapesWorld,
                                 caption_variants)
 from minifm.tokenizers.word import WordTokenizer
+from minifm.validation import check_batch_request
 
 SPLITS = {"train": "train", "val": "seen", "seen": "seen", "unseen": "unseen", "all": "all"}
 _MENTIONS_SIZE = np.array(["{size}" in t for t in CAPTION_TEMPLATES])     # per template
@@ -98,11 +99,7 @@ class ShapesCaptionData:
         """
         if split not in SPLITS:
             raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a np.random.Generator, got {type(rng).__name__}")
+        check_batch_request(batch_size, rng)
         kept = np.empty((0, 5), dtype=np.int64)
         for _ in range(_MAX_ROUNDS):
             pool = np.concatenate([kept, self._candidates(4 * batch_size, split, rng)])

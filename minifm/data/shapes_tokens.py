@@ -25,6 +25,7 @@ from minifm.data.shapes import ShapesWorld
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.tokenizers.image import ImageTokenizer
 from minifm.tokenizers.word import WordTokenizer
+from minifm.validation import check_batch_request
 
 SPLITS = {"train": "train", "val": "seen", "seen": "seen", "unseen": "unseen", "all": "all"}
 
@@ -66,5 +67,6 @@ class ShapesTokenData:
         """text (B, Tt) int64 and codes (B, P) int64 of B fresh captioned images of a split."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+        check_batch_request(batch_size, rng)
         sample = self.world.sample(batch_size, rng, SPLITS[split])
         return self.encode(sample.captions), self.image_tokenizer.encode(sample.images)

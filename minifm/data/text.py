@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minifm.tokenizers.base import Tokenizer
+from minifm.validation import check_batch_request
 
 SPLITS = ("train", "val")
 
@@ -95,8 +96,7 @@ class TokenData:
         """B random windows of ``split``: inputs x and targets y = x shifted, each (B, T) int64."""
         if split not in self.splits:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_batch_request(batch_size, rng)
         stream, T = self.splits[split], self.context_length
         starts = rng.integers(0, len(stream) - T, size=batch_size)               # (B,)
         windows = stream[starts[:, None] + np.arange(T + 1)]                     # (B, T + 1)

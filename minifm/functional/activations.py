@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numpy.polynomial import Chebyshev, Polynomial
 
+from minifm.validation import check_same_shape
+
 # ---- the error function, vectorised, without SciPy ------------------------------------------------
 # Two Chebyshev series, their coefficients computed once with mpmath at 50 digits:
 #   |x| <= 1.5:  erf(x) = x * P(u),  u = x^2,  P ~ erf(sqrt u) / sqrt u  on u in [0, 2.25];
@@ -87,13 +89,22 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _TANH_CUBIC = 0.044715
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# Below -40, GELU and its gradient are exactly 0 in every float dtype (the tanh form's 1 + t and
+# the exact form's Phi(x) round to 0 from about -9 on, exp(-x^2 / 2) from about -39), so clamping x
+# there changes no finite result and keeps x = -inf from giving -inf * 0 = NaN. Checking x.min()
+# costs about a fifth of one element-wise op; the clamped copy is made only when it is needed.
+_GELU_FLOOR = -40.0
 
 
 def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, tuple]:
     """GELU. x: (...). approximate: "tanh" (GPT-2) or "none" (exact erf form, BERT).
 
     Returns y: (...) and the cache: (x, tanh value) or (x, Phi(x)); backward reuses either.
+    GELU(-inf) = 0 with gradient 0 (x is clamped at -40, where both already are 0); GELU(+inf) =
+    +inf, whose gradient is NaN (an overflowed activation; not worth a second pass to tidy).
     """
+    if x.size and x.min() < _GELU_FLOOR:             # a read-only pass; the copy only if needed
+        x = np.maximum(x, _GELU_FLOOR)               # -inf -> -40, no finite result moves
     if approximate == "tanh":
         # plain: t = np.tanh(sqrt(2 / pi) * (x + 0.044715 * x**3));  y = 0.5 * x * (1 + t)
         # u = sqrt(2/pi) * (x + 0.044715 x^3), computed as x * (k + k c x^2) in place
@@ -118,6 +129,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "tanh") -> tuple[np.ndarray, 
 def gelu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of GELU. dout: (...). Returns dx: (...)."""
     approximate, x, saved = cache
+    check_same_shape(dout, x.shape, "gelu dout")
     if approximate == "tanh":
         t = saved
         # fwd: y = 0.5 x (1 + t), t = tanh(k (x + c x^3))
@@ -188,5 +200,6 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """Gradient of ReLU (0 at x = 0, as in PyTorch). dout: (...). Returns dx: (...)."""
     y = cache
+    check_same_shape(dout, y.shape, "relu dout")
     # fwd: y = max(x, 0)  =>  dx = dy where x > 0 (equivalently y > 0), else 0
     return dout * (y > 0)

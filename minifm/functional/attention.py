@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minifm.validation import check_floats
+from minifm.validation import check_floats, check_same_shape
 
 # Far below any real score: exp(MASKED_SCORE - row_max) is exactly 0 in float32 and float64, and
 # (unlike -inf) a fully masked row minus its max is 0, not inf - inf = NaN.
@@ -135,6 +135,7 @@ def attention_backward(dy: np.ndarray, cache: AttentionCache
     q, k, v, att, att_dropped, keep, p, scale = (cache.q, cache.k, cache.v, cache.att,
                                                  cache.att_dropped, cache.keep, cache.dropout_p,
                                                  cache.scale)
+    check_same_shape(dy, (*q.shape[:-1], v.shape[-1]), "attention dy")    # (B, H, Tq, D)
     # fwd: y = att_dropped @ v  =>  datt_dropped = dy @ v^T,  dv = att_dropped^T @ dy
     datt = dy @ v.swapaxes(-1, -2)                 # (B, H, Tq, D) @ (B, H, D, Tk) -> (B, H, Tq, Tk)
     # plain: dv = att_dropped.swapaxes(-1, -2) @ dy

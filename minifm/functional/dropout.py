@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_same_shape
+
 
 def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator, training: bool
                     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -31,7 +33,8 @@ def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator, training:
 def dropout_backward(dout: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
     """Gradient of dropout. dout: (...). Returns dx: (...)."""
     mask = cache
-    if mask is None:                                 # fwd was the identity
+    if mask is None:                                 # fwd was the identity (no shape to check)
         return dout
+    check_same_shape(dout, mask.shape, "dropout dout")
     # fwd: out = x * mask  =>  dx = dout * mask
     return dout * mask

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_ids
+from minifm.validation import check_ids, check_same_shape
 
 
 def embedding_forward(idx: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -34,6 +34,7 @@ def embedding_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     bit-for-bit the same (tests/functional/test_embedding.py checks this).
     """
     idx, (V, C) = cache
+    check_same_shape(dout, (*idx.shape, C), "embedding dout")   # same size, other shape: refused
     dweight = np.zeros((V, C), dtype=dout.dtype)
     rows = idx.reshape(-1, 1).astype(np.intp)                    # (N, 1); intp: uint8 * C must not wrap
     flat = (rows * C + np.arange(C)).reshape(-1)                 # (N, 1) + (C,) -> (N*C,)

@@ -11,11 +11,18 @@ Speed: means over rows and sums over columns are written as matrix-vector produc
 (``x @ (1/C, ..., 1/C)``, ``(1, ..., 1) @ dy``) and dot products (``np.vecdot``). BLAS does these
 several times faster than ``.mean(axis=-1)`` / ``.sum(axis=0)`` on rows this short. Each such
 line has its plain NumPy form in a ``# plain:`` comment just above it.
+
+Edges: a row whose squared deviations overflow (float32 values near 1e20) would get var = inf and
+come out as zeros; such rows are found from the (N, 1) variances, a check C times smaller than
+x, and only they are recomputed with a per-row scale. Values up to about half the dtype's
+maximum work (past that, x - mean itself overflows).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from minifm.validation import check_same_shape
 
 
 def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
@@ -34,18 +41,33 @@ def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: f
     # plain: xhat = x - x.mean(axis=-1, keepdims=True)
     xhat = x - (x @ avg)[..., None]                               # x - mean: (..., C) - (..., 1)
     # plain: var = (xhat ** 2).mean(axis=-1, keepdims=True)
-    var = np.vecdot(xhat, xhat)[..., None] / C                    # (..., C) -> (..., 1)
+    with np.errstate(over="ignore"):                              # huge rows: handled just below
+        var = np.vecdot(xhat, xhat)[..., None] / C                # (..., C) -> (..., 1)
     rstd = 1.0 / np.sqrt(var + float(eps))                        # (..., 1); float keeps x's dtype
+    overflowed = np.isinf(var[..., 0])                            # (...,): one value per row
+    if overflowed.any():
+        rstd[overflowed] = _rstd_of_huge_rows(xhat[overflowed], eps)
     xhat *= rstd
     y = xhat * gamma
     y += beta
     return y, (xhat, gamma, rstd)
 
 
+def _rstd_of_huge_rows(xhat: np.ndarray, eps: float) -> np.ndarray:
+    """1 / sqrt(var + eps) of rows (n, C) whose squares overflow (float32 values past ~1e19):
+    with s = max |xhat| of a row, var = s^2 mean((xhat / s)^2), so rstd = 1 / (s sqrt(mean(
+    (xhat / s)^2) + eps / s^2)), where nothing overflows. Returns (n, 1). Only such rows pay."""
+    s = np.abs(xhat).max(axis=-1, keepdims=True)                  # (n, 1), > 0
+    z = xhat / s                                                  # (n, C), |z| <= 1
+    mean_sq = np.vecdot(z, z)[..., None] / xhat.shape[-1]         # (n, 1), in [1/C, 1]
+    return 1.0 / (s * np.sqrt(mean_sq + float(eps) / s / s))
+
+
 def layernorm_backward(dout: np.ndarray, cache: tuple
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of layer norm. dout: (..., C). Returns dx: (..., C), dgamma: (C,), dbeta: (C,)."""
     xhat, gamma, rstd = cache
+    check_same_shape(dout, xhat.shape, "layernorm dout")
     C = xhat.shape[-1]
     dout2 = dout.reshape(-1, C)                                   # (..., C) -> (N, C)
     ones = np.ones(dout2.shape[0], dtype=dout.dtype)              # (N,)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_floats
+from minifm.validation import check_floats, check_same_shape
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
@@ -38,6 +38,7 @@ def linear_backward(dout: np.ndarray, cache: tuple
     """
     x, w, has_bias = cache
     C_in, C_out = w.shape
+    check_same_shape(dout, (*x.shape[:-1], C_out), "linear dout")   # a transposed dout: refused
     dout2 = dout.reshape(-1, C_out)                      # (..., C_out) -> (N, C_out)
     # fwd: y = x @ w + b  =>  dx = dy @ w^T, dw = x^T @ dy, db = sum_n dy
     dx = (dout2 @ w.T).reshape(x.shape)                  # (N, C_in) -> (..., C_in)

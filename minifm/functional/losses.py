@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minifm.validation import check_real
+
 IGNORE_INDEX = -100   # a target that the cross-entropy skips (padding, unmasked BERT tokens)
 
 
@@ -39,6 +41,9 @@ def _check_cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: 
         raise TypeError(f"cross_entropy expects floating-point logits, got {_kind(logits)}")
     if logits.ndim < 1:
         raise ValueError("cross_entropy expects logits of shape (..., V), got a scalar")
+    if logits.size == 0:
+        raise ValueError(f"cross_entropy logits are empty (shape {logits.shape}); expected at "
+                         "least one row of V >= 1 classes")
     if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"cross_entropy expects integer class ids as targets, got {_kind(targets)}")
     if targets.shape != logits.shape[:-1]:
@@ -86,7 +91,7 @@ def cross_entropy_backward(dloss: float, cache: CrossEntropyCache) -> np.ndarray
     dlogits = probs.copy()                                        # (N, V)
     dlogits[np.arange(len(t)), t] -= 1.0
     dlogits[~valid] = 0.0
-    dlogits *= float(dloss) / max(n_valid, 1)
+    dlogits *= check_real(dloss, "dloss") / max(n_valid, 1)
     return dlogits.reshape(shape)                                 # (N, V) -> (..., V)
 
 
@@ -121,6 +126,9 @@ def contrastive_loss_forward(image_emb: np.ndarray, text_emb: np.ndarray,
     if image_emb.shape != text_emb.shape:
         raise ValueError(f"contrastive loss needs one text per image: image_emb {image_emb.shape} "
                          f"and text_emb {text_emb.shape} must have the same (N, E) shape")
+    if image_emb.size == 0:
+        raise ValueError(f"contrastive loss embeddings are empty (shape {image_emb.shape}); "
+                         "expected at least one pair (N >= 1) of width E >= 1")
     if np.size(logit_scale) != 1:
         raise ValueError(f"logit_scale must be a scalar, got shape {np.shape(logit_scale)}")
     N = image_emb.shape[0]
@@ -142,7 +150,7 @@ def contrastive_loss_backward(dloss: float, cache: ContrastiveCache
         cache.image_emb, cache.text_emb, cache.logits, cache.scale, cache.image_to_text,
         cache.text_to_image, cache.scale_shape)
     # fwd: loss = (CE(logits) + CE(logits^T)) / 2  =>  dlogits = (dCE(logits) + dCE(logits^T)^T) / 2
-    half = float(dloss) / 2
+    half = check_real(dloss, "dloss") / 2
     dlogits = cross_entropy_backward(half, cache_i)
     dlogits += cross_entropy_backward(half, cache_t).T
     # fwd: logits = exp(s) * img @ txt^T  =>  ds = sum(dlogits * logits)   (d exp(s)/ds = exp(s)),

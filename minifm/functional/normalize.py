@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_floats
+from minifm.validation import check_floats, check_same_shape
 
 EPS = 1e-12
 
@@ -42,6 +42,7 @@ def l2_normalize_forward(x: np.ndarray, eps: float = EPS) -> tuple[np.ndarray, t
 def l2_normalize_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dy: (..., E) -> dx: (..., E)."""
     y, n, active = cache
+    check_same_shape(dy, y.shape, "l2_normalize dy")
     # fwd: y = x / ||x||  =>  dx = (dy - y (y . dy)) / ||x||
     # plain: along = (y * dy).sum(axis=-1, keepdims=True)
     along = np.einsum("...e,...e->...", y, dy)[..., None]  # (..., E) -> (..., 1)

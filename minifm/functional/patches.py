@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_floats
+
 
 def _check_images(images: np.ndarray, patch_size: int) -> tuple[int, int, int, int]:
     if not isinstance(images, np.ndarray) or images.ndim != 4:
@@ -61,7 +63,7 @@ def unpatchify(patches: np.ndarray, patch_size: int, image_size: tuple[int, int]
 
 def patchify_forward(images: np.ndarray, patch_size: int) -> tuple[np.ndarray, tuple]:
     """The functional pair's forward: ``patchify`` plus the cache its backward needs."""
-    return patchify(images, patch_size), (patch_size, images.shape[1:3])
+    return patchify(images, patch_size), (patch_size, images.shape[1:])     # (H, W, Ch)
 
 
 def patchify_backward(dpatches: np.ndarray, cache: tuple) -> np.ndarray:
@@ -70,5 +72,8 @@ def patchify_backward(dpatches: np.ndarray, cache: tuple) -> np.ndarray:
     fwd: patches = a permutation of the image's entries  =>  dimages = the inverse permutation
     of dpatches, i.e. ``unpatchify``.
     """
-    patch_size, image_size = cache
-    return unpatchify(dpatches, patch_size, image_size)
+    patch_size, (H, W, Ch) = cache
+    p = patch_size
+    P, K = (H // p) * (W // p), p * p * Ch
+    check_floats(dpatches, "patchify dpatches", shape=(None, P, K), axes=f"(B, P={P}, K={K})")
+    return unpatchify(dpatches, patch_size, (H, W))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_floats, check_mask
+from minifm.validation import check_floats, check_mask, check_same_shape
 
 
 def _check_sequence(x: np.ndarray, what: str) -> tuple[int, int, int]:
@@ -40,6 +40,7 @@ def select_pool_forward(x: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, t
 def select_pool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dy: (B, C) -> dx: (B, T, C), zero except at each row's chosen position."""
     index, shape = cache
+    check_same_shape(dy, (shape[0], shape[2]), "select_pool dy")            # (B, C)
     # fwd: y[b] = x[b, index[b]]  =>  dx[b, index[b]] = dy[b], 0 elsewhere (one position per row)
     dx = np.zeros(shape, dtype=dy.dtype)
     dx[np.arange(shape[0]), index] = dy
@@ -68,5 +69,6 @@ def mean_pool_forward(x: np.ndarray, mask: np.ndarray | None = None) -> tuple[np
 def mean_pool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dy: (B, C) -> dx: (B, T, C)."""
     (weights,) = cache
+    check_floats(dy, "mean_pool dy", shape=(weights.shape[0], None), axes="(B, C)")
     # fwd: y[b] = sum_t w[b, t] x[b, t]  =>  dx[b, t] = w[b, t] dy[b]
     return weights[:, :, None] * dy[:, None, :]              # (B, T, 1) * (B, 1, C) -> (B, T, C)

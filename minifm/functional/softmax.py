@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minifm.validation import check_same_shape
+
 
 def softmax_forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tuple]:
     """Softmax of x (...) along ``axis``. Returns y (same shape, rows summing to 1) and the cache.
@@ -25,6 +27,7 @@ def softmax_forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tuple]:
 def softmax_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of softmax. dout: same shape as y. Returns dx: same shape."""
     y, axis = cache
+    check_same_shape(dout, y.shape, "softmax dout")
     # fwd: y_i = exp(x_i) / sum_k exp(x_k)  =>  dy_i/dx_j = y_i (delta_ij - y_j)
     #      =>  dx_j = sum_i dout_i y_i (delta_ij - y_j) = y_j (dout_j - sum_i dout_i y_i)
     # plain: dx = y * (dout - (dout * y).sum(axis=axis, keepdims=True))

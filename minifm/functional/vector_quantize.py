@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minifm.validation import check_floats
+from minifm.validation import check_floats, check_real
 
 
 def _check_codebook(z: np.ndarray, codebook: np.ndarray) -> None:
@@ -65,5 +65,5 @@ def mse_backward(dloss: float, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (da, db) of ``dloss * mean((a - b)^2)``, each of a's shape and dtype."""
     (diff,) = cache
     # fwd: loss = sum((a - b)^2) / n  =>  da = 2 (a - b) / n,  db = -da
-    da = diff * np.asarray(2.0 * float(dloss) / diff.size, dtype=diff.dtype)
+    da = diff * np.asarray(2.0 * check_real(dloss, "dloss") / diff.size, dtype=diff.dtype)
     return da, -da

@@ -45,7 +45,7 @@ import numpy as np
 from minifm.functional.losses import IGNORE_INDEX, cross_entropy_backward, cross_entropy_forward
 from minifm.models.gpt import GPT, GPTConfig
 from minifm.nn.module import Module
-from minifm.sampling import sample
+from minifm.sampling import check_sampling, sample
 from minifm.validation import check_ids
 
 
@@ -208,6 +208,7 @@ class DALLE(Module):
         """
         self._check_text(text)
         rng = rng if rng is not None else np.random.default_rng()
+        check_sampling(rng, temperature, top_k, top_p)
         cfg, gpt = self.config, self.transformer
         B, P, off = len(text), cfg.image_tokens, cfg.image_offset
         codes = np.zeros((B, P), dtype=np.int64)

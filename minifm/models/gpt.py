@@ -32,7 +32,7 @@ from minifm.nn.embedding import Embedding
 from minifm.nn.layernorm import LayerNorm
 from minifm.nn.module import Module
 from minifm.nn.transformer import TransformerBlock
-from minifm.sampling import sample
+from minifm.sampling import check_sampling, sample
 from minifm.validation import check_context_length, check_ids
 
 
@@ -217,6 +217,7 @@ class GPT(Module):
                 or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
         rng = rng if rng is not None else np.random.default_rng()
+        check_sampling(rng, temperature, top_k, top_p)
         T_max = self.config.context_length
         B = idx.shape[0]
         seq = np.empty((B, idx.shape[1] + max_new_tokens), dtype=np.int64)

@@ -42,7 +42,7 @@ from minifm.functional.vector_quantize import mse_backward, mse_forward, nearest
 from minifm.nn.activations import GELU
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module, Parameter
-from minifm.validation import check_floats, check_ids
+from minifm.validation import check_finite, check_floats, check_ids
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,11 @@ class VQVAE(Module):
         return self.encoder(patchify(images, self.config.patch_size))
 
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """images (B, H, W, Ch) -> codes (B, P) int64, in reading order of the patch grid."""
+        """images (B, H, W, Ch) -> codes (B, P) int64, in reading order of the patch grid.
+        NaN or inf pixels are refused: they have no nearest code (one pass over the images;
+        the training forward does not pay it)."""
+        self._check_images(images)
+        check_finite(images, "images")
         return nearest_code(self.encode_latents(images), self.codebook.data)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from minifm.functional.activations import (gelu_backward, gelu_forward, quick_ge
                                            quick_gelu_forward, relu_backward, relu_forward)
 from minifm.functional.softmax import softmax_backward, softmax_forward
 from minifm.nn.module import Module
-from minifm.validation import check_floats, check_same_shape
+from minifm.validation import check_floats, check_int, check_same_shape
 
 GELU_FORMS = ("tanh", "none", "sigmoid")
 
@@ -68,10 +68,13 @@ class Softmax(Module):
     """Softmax along ``axis`` (default the last)."""
 
     def __init__(self, axis: int = -1):
-        self.axis = axis
+        self.axis = check_int(axis, "Softmax axis")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_floats(x, "Softmax input x")
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(f"Softmax axis={self.axis} does not exist in an input of shape "
+                             f"{x.shape} (axes -{x.ndim} .. {x.ndim - 1})")
         y, self._cache = softmax_forward(x, self.axis)
         return y
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from minifm.functional.dropout import dropout_backward, dropout_forward
 from minifm.nn.module import Module
-from minifm.validation import check_floats, check_same_shape
+from minifm.validation import check_floats, check_real, check_rng, check_same_shape
 
 
 class Dropout(Module):
@@ -21,6 +21,8 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float, *, rng: np.random.Generator):
+        check_real(p, "Dropout probability p")
+        check_rng(rng, "Dropout rng")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
         self.p = p

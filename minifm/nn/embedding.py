@@ -13,7 +13,7 @@ import numpy as np
 from minifm.functional.embedding import embedding_backward, embedding_forward
 from minifm.functional.positional import sinusoidal_encoding
 from minifm.nn.module import Module, Parameter
-from minifm.validation import check_ids, check_same_shape
+from minifm.validation import check_ids, check_int, check_rng, check_same_shape
 
 
 class Embedding(Module):
@@ -25,6 +25,9 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, dim: int, *, rng: np.random.Generator,
                  dtype: type = np.float32):
+        check_int(num_embeddings, "Embedding num_embeddings", minimum=1)
+        check_int(dim, "Embedding dim", minimum=1)
+        check_rng(rng, "Embedding rng")
         self.num_embeddings, self.dim = num_embeddings, dim
         # Drawn in float64 and rounded, so float32 and float64 tables from one seed agree.
         self.weight = Parameter((0.02 * rng.standard_normal((num_embeddings, dim))).astype(dtype))
@@ -60,7 +63,7 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, T: int) -> np.ndarray:
         """T: number of positions (<= max_len) -> (T, C)."""
-        if not isinstance(T, (int, np.integer)):
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)):
             raise TypeError(f"SinusoidalPositionalEncoding expects an integer T, got {T!r}")
         if not 0 <= T <= self.max_len:
             raise ValueError(f"SinusoidalPositionalEncoding holds positions [0, {self.max_len}), "

@@ -10,13 +10,15 @@ import numpy as np
 
 from minifm.functional.layernorm import layernorm_backward, layernorm_forward
 from minifm.nn.module import Module, Parameter
-from minifm.validation import check_floats, check_same_shape
+from minifm.validation import check_floats, check_int, check_real, check_same_shape
 
 
 class LayerNorm(Module):
     """Layer normalisation with a learned scale ``weight`` (ones) and shift ``bias`` (zeros)."""
 
     def __init__(self, dim: int, eps: float = 1e-5, *, dtype: type = np.float32):
+        check_int(dim, "LayerNorm dim", minimum=1)
+        check_real(eps, "LayerNorm eps", minimum=0.0)
         self.dim, self.eps = dim, eps
         self.weight = Parameter(np.ones(dim, dtype=dtype))
         self.bias = Parameter(np.zeros(dim, dtype=dtype))

@@ -10,7 +10,7 @@ import numpy as np
 
 from minifm.functional.linear import linear_backward, linear_forward
 from minifm.nn.module import Module, Parameter
-from minifm.validation import check_floats, check_same_shape
+from minifm.validation import check_floats, check_int, check_rng, check_same_shape
 
 
 class Linear(Module):
@@ -22,6 +22,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  rng: np.random.Generator, dtype: type = np.float32):
+        check_int(in_features, "Linear in_features", minimum=1)
+        check_int(out_features, "Linear out_features", minimum=1)
+        check_rng(rng, "Linear rng")
         self.in_features, self.out_features = in_features, out_features
         # Drawn in float64 and rounded, so float32 and float64 layers from one seed agree.
         self.weight = Parameter((0.02 * rng.standard_normal((in_features, out_features))).astype(dtype))

@@ -32,6 +32,7 @@ from minifm.models.vqvae import VQVAE, VQVAEConfig
 from minifm.tokenizers.image import ImageTokenizer, KMeansImageTokenizer, VQVAEImageTokenizer
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
+from minifm.validation import check_batch_request, check_finite, check_rng
 
 IMAGE_TOKENIZERS = ("kmeans", "vqvae")
 VQVAE_DEFAULTS = TrainConfig(steps=3000, batch_size=64, lr=1e-2, min_lr=1e-3, warmup_steps=50,
@@ -52,8 +53,8 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50
         raise ValueError(f"kmeans expects float vectors of shape (N, D), got {got}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(x):
         raise ValueError(f"kmeans needs an int k with 1 <= k <= N={len(x)}, got {k!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a np.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
+    check_finite(x, "kmeans input x")
     N, D = x.shape
     # k-means++: each new seed is drawn with probability proportional to its squared distance
     # from the nearest seed so far, so seeds spread over the data (one loop over k, not over N)
@@ -108,6 +109,7 @@ class ImageBatches:
                   ) -> tuple[np.ndarray]:
         if split not in self.splits:
             raise ValueError(f"split must be one of {tuple(self.splits)}, got {split!r}")
+        check_batch_request(batch_size, rng)
         images = self.splits[split]
         return (images[rng.integers(len(images), size=batch_size)],)   # (B, H, W, Ch)
 

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
+import numpy as np
+
 from minifm.atomic import atomic_write
 
 
@@ -72,15 +74,39 @@ def check_dict(d: Any, type_name: str, keys: Iterable[str]) -> None:
 
 
 def check_text(text: Any, what: str = "text") -> str:
-    """Return ``text`` if it is a str, else raise TypeError naming what arrived."""
+    """Return ``text`` if it is a str of real characters, else raise: TypeError for another kind
+    of thing, ValueError for a lone surrogate (half of a UTF-16 pair, not a character; UTF-8
+    cannot encode it, so no tokenizer could give it back)."""
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, got {type(text).__name__}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{what} holds a lone surrogate U+{ord(text[e.start]):04X} at "
+                             f"position {e.start}, which is not a character (UTF-8 cannot "
+                             "encode it)") from None
     return text
 
 
 def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
-    """Return ``ids`` as a list of Python ints, raising ValueError for any id outside [0, V)."""
-    out = [int(i) for i in ids]
+    """Return ``ids`` (a sequence of ints, or a 1-D integer array) as a list of Python ints:
+    TypeError for a str, floats or bools (never silently truncated), ValueError for any id
+    outside [0, V)."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"token ids must be a sequence of ints, got {type(ids).__name__}")
+    if isinstance(ids, np.ndarray):
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"token ids must be a sequence of ints, got an array of {ids.dtype}")
+        if ids.ndim != 1:
+            raise ValueError(f"token ids must be one sequence (T,), got shape {ids.shape}")
+        out = ids.tolist()
+    else:
+        out = list(ids)
+        for i in out:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+                raise TypeError(f"token ids must be ints, got {i!r} ({type(i).__name__})")
+        out = [int(i) for i in out]
     bad = [i for i in out if not 0 <= i < vocab_size]
     if bad:
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got {bad[:5]}"
@@ -88,9 +114,31 @@ def check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
     return out
 
 
+def check_strings(items: Any, what: str) -> list[str]:
+    """Return ``items`` (a list or tuple of str, as stored in a tokenizer dict) as a list."""
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(f"{what} must be a list of str, got {type(items).__name__}")
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{what} must be a list of str, got an item {item!r} "
+                            f"({type(item).__name__})")
+    return list(items)
+
+
+def check_flag(flag: Any, what: str, *, allow_none: bool = False) -> bool | None:
+    """``flag`` must be a bool (or None if ``allow_none``); "yes" or 1 is a TypeError."""
+    if not (isinstance(flag, (bool, np.bool_)) or (allow_none and flag is None)):
+        raise TypeError(f"{what} must be True or False{' or None' if allow_none else ''}, got "
+                        f"{flag!r} ({type(flag).__name__})")
+    return None if flag is None else bool(flag)
+
+
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON object from ``path`` with clear errors for a missing file or malformed JSON."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a tokenizer file (a .json saved by "
+                         "tokenizer.save)")
     if not path.is_file():
         raise FileNotFoundError(f"tokenizer file not found: {path}")
     try:

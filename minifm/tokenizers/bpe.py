@@ -37,7 +37,9 @@ import re
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
-from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_text
+import numpy as np
+
+from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_strings, check_text
 
 # Chunks: letters (and "_") with an optional leading space | digits with an optional leading
 # space | other symbols with an optional leading space | whitespace that leaves its last space
@@ -69,7 +71,8 @@ class BPETokenizer(Tokenizer):
 
     def __init__(self, merges: Sequence[tuple[int, int]], pattern: str | None = SPLIT_PATTERN,
                  special_tokens: Sequence[str] = ()):
-        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.merges = _check_merges(merges)
+        special_tokens = check_strings(special_tokens, "BPE special_tokens")
         self._bytes = [bytes([i]) for i in range(256)]         # id -> the bytes it stands for
         for k, (a, b) in enumerate(self.merges):
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):
@@ -85,7 +88,7 @@ class BPETokenizer(Tokenizer):
         self.special_tokens = {s: len(self._bytes) + i for i, s in enumerate(special_tokens)}
         self._bytes += [s.encode("utf-8") for s in special_tokens]
         self.pattern = pattern
-        self._split = re.compile(pattern) if pattern is not None else None
+        self._split = _compile(pattern)
         longest_first = sorted(special_tokens, key=len, reverse=True)
         self._special_split = (re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
                                if special_tokens else None)
@@ -102,7 +105,7 @@ class BPETokenizer(Tokenizer):
         if n_merges < 0:
             raise ValueError(f"vocab_size must be at least 256 + {len(special_tokens)} special "
                              f"tokens = {256 + len(special_tokens)}, got {vocab_size}")
-        chunk_counts = Counter(_chunks(text, re.compile(pattern) if pattern is not None else None))
+        chunk_counts = Counter(_chunks(text, _compile(pattern)))
         words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]   # distinct chunks as ids
         freqs = list(chunk_counts.values())
         pair_counts: Counter[tuple[int, int]] = Counter()   # pair -> occurrences in the text
@@ -183,11 +186,39 @@ class BPETokenizer(Tokenizer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BPETokenizer:
         check_dict(d, cls.type_name, ["merges", "pattern", "special_tokens"])
-        return cls([tuple(p) for p in d["merges"]], d["pattern"], d["special_tokens"])
+        return cls(d["merges"], d["pattern"], d["special_tokens"])
 
     def __repr__(self) -> str:
         return (f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
                 f"special_tokens={list(self.special_tokens)})")
+
+
+def _check_merges(merges: Any) -> list[tuple[int, int]]:
+    """The merges as (a, b) tuples of Python ints; each must be a pair of int ids (a JSON
+    list [a, b] is fine, ``[1]``, ``[1.5, 2]`` or ``"ab"`` are TypeErrors)."""
+    if not isinstance(merges, (list, tuple)):
+        raise TypeError(f"BPE merges must be a list of (a, b) id pairs, got "
+                        f"{type(merges).__name__}")
+    for k, pair in enumerate(merges):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                        for i in pair)):
+            raise TypeError(f"BPE merge {k} must be a pair of int ids (a, b), got {pair!r}")
+    return [(int(a), int(b)) for a, b in merges]
+
+
+def _compile(pattern: Any) -> re.Pattern | None:
+    """The chunking regex (None keeps the text whole); a bad one is a clear error up front."""
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str):
+        raise TypeError(f"BPE pattern must be a str (a regular expression) or None, got "
+                        f"{type(pattern).__name__}")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"BPE pattern {pattern!r} is not a valid regular expression: "
+                         f"{e}") from None
 
 
 def _chunks(text: str, split: re.Pattern | None) -> list[str]:

@@ -26,8 +26,10 @@ class CharTokenizer(Tokenizer):
     type_name = "char"
 
     def __init__(self, chars: str):
-        if not isinstance(chars, str) or not chars:
-            raise ValueError(f"CharTokenizer needs a non-empty string of characters, got {chars!r}")
+        if not isinstance(chars, str):
+            raise TypeError(f"CharTokenizer chars must be a str, got {type(chars).__name__}")
+        if not check_text(chars, "CharTokenizer chars"):
+            raise ValueError("CharTokenizer needs a non-empty string of characters, got ''")
         if len(set(chars)) != len(chars):
             raise ValueError(f"CharTokenizer characters must be distinct, got {chars!r}")
         self.chars = chars

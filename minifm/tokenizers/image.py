@@ -47,7 +47,7 @@ from minifm.functional.linear import linear_forward
 from minifm.functional.patches import patchify, unpatchify
 from minifm.functional.vector_quantize import nearest_code
 from minifm.tokenizers.base import Stored, check_dict
-from minifm.validation import check_floats, check_ids
+from minifm.validation import check_finite, check_floats, check_ids, check_int
 
 # The VQ-VAE's parameters (``minifm.models.vqvae.VQVAE.state_dict()`` names) a tokenizer needs.
 VQVAE_PARAMS = tuple(f"{part}.{layer}.{kind}" for part in ("encoder", "decoder")
@@ -59,9 +59,26 @@ def array_to_json(a: np.ndarray) -> dict[str, Any]:
     return {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.ravel().tolist()}
 
 
-def array_from_json(d: dict[str, Any]) -> np.ndarray:
-    """The array ``array_to_json`` described."""
-    return np.asarray(d["values"], dtype=d["dtype"]).reshape(d["shape"])
+def array_from_json(d: dict[str, Any], what: str = "array") -> np.ndarray:
+    """The float array ``array_to_json`` described; ValueError naming ``what`` for a dict that
+    is incomplete (a key, or some of its values, missing) or malformed."""
+    if not isinstance(d, dict) or not {"dtype", "shape", "values"} <= set(d):
+        raise ValueError(f"{what} must be stored as a dict with 'dtype', 'shape' and 'values', "
+                         f"got {sorted(d) if isinstance(d, dict) else type(d).__name__}")
+    if d["dtype"] not in ("float16", "float32", "float64"):
+        raise ValueError(f"{what} must have a float dtype (float16, float32, float64), got "
+                         f"{d['dtype']!r}")
+    shape, values = d["shape"], d["values"]
+    if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool)
+                                            and n >= 0 for n in shape)):
+        raise ValueError(f"{what} shape must be a list of sizes >= 0, got {shape!r}")
+    if not (isinstance(values, list) and all(isinstance(v, (int, float))
+                                             and not isinstance(v, bool) for v in values)):
+        raise ValueError(f"{what} values must be a flat list of numbers")
+    if len(values) != int(np.prod(shape)):
+        raise ValueError(f"{what} holds {len(values)} values, but its shape {tuple(shape)} needs "
+                         f"{int(np.prod(shape))} (an incomplete or damaged file?)")
+    return np.asarray(values, dtype=d["dtype"]).reshape(shape)
 
 
 class ImageTokenizer(Stored):
@@ -72,6 +89,9 @@ class ImageTokenizer(Stored):
     """
 
     def __init__(self, image_size: int, patch_size: int, channels: int):
+        for n, what in ((image_size, "image_size"), (patch_size, "patch_size"),
+                        (channels, "channels")):
+            check_int(n, what, minimum=1)
         if image_size % patch_size:
             raise ValueError(f"image_size={image_size} is not divisible by "
                              f"patch_size={patch_size}")
@@ -94,8 +114,11 @@ class ImageTokenizer(Stored):
         return rows * cols
 
     def check_images(self, images: np.ndarray) -> None:
+        """Images to encode: (N, H, W, Ch) floats, no NaN or inf (they have no nearest code, and
+        would quietly get one)."""
         S, Ch = self.image_size, self.channels
         check_floats(images, "images", shape=(None, S, S, Ch), axes=f"(N, {S}, {S}, {Ch})")
+        check_finite(images, "images")
 
     def check_codes(self, codes: np.ndarray) -> None:
         P = self.num_tokens
@@ -157,8 +180,8 @@ class KMeansImageTokenizer(ImageTokenizer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> KMeansImageTokenizer:
         check_dict(d, cls.type_name, ("image_size", "patch_size", "channels", "codebook"))
-        return cls(array_from_json(d["codebook"]), d["image_size"], d["patch_size"],
-                   d["channels"])
+        return cls(array_from_json(d["codebook"], "the k-means codebook"), d["image_size"],
+                   d["patch_size"], d["channels"])
 
 
 class VQVAEImageTokenizer(ImageTokenizer):
@@ -176,9 +199,7 @@ class VQVAEImageTokenizer(ImageTokenizer):
         missing = [name for name in VQVAE_PARAMS if name not in params]
         if missing:
             raise ValueError(f"VQVAEImageTokenizer needs the VQ-VAE parameters {missing}")
-        K = patch_size * patch_size * channels
-        check_floats(params["encoder.c_fc.weight"], "encoder.c_fc.weight", shape=(K, None),
-                     axes=f"(K={K}, F)")
+        _check_vqvae_shapes(params, patch_size * patch_size * channels)
         self.params = {name: np.array(params[name]) for name in VQVAE_PARAMS}   # own copies
         self.dtype = self.params["codebook"].dtype
 
@@ -215,5 +236,23 @@ class VQVAEImageTokenizer(ImageTokenizer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VQVAEImageTokenizer:
         check_dict(d, cls.type_name, ("image_size", "patch_size", "channels", "params"))
-        params = {name: array_from_json(a) for name, a in d["params"].items()}
+        if not isinstance(d["params"], dict):
+            raise ValueError(f"vqvae tokenizer dict: 'params' must be a dict of arrays, got "
+                             f"{type(d['params']).__name__}")
+        params = {name: array_from_json(a, name) for name, a in d["params"].items()}
         return cls(params, d["image_size"], d["patch_size"], d["channels"])
+
+
+def _check_vqvae_shapes(params: dict[str, np.ndarray], K: int) -> None:
+    """The VQ-VAE weights must chain: patch (K) -> F -> latent (E) -> codebook (V, E) -> F2 -> K."""
+    F = params["encoder.c_fc.weight"].shape[-1] if np.ndim(params["encoder.c_fc.weight"]) else 0
+    E = params["codebook"].shape[-1] if np.ndim(params["codebook"]) else 0
+    F2 = params["decoder.c_fc.weight"].shape[-1] if np.ndim(params["decoder.c_fc.weight"]) else 0
+    expected = {"encoder.c_fc.weight": ((K, F), f"(K={K}, F)"), "encoder.c_fc.bias": ((F,), "(F,)"),
+                "encoder.c_proj.weight": ((F, E), "(F, E)"), "encoder.c_proj.bias": ((E,), "(E,)"),
+                "codebook": ((None, E), "(V, E)"),
+                "decoder.c_fc.weight": ((E, F2), "(E, F2)"), "decoder.c_fc.bias": ((F2,), "(F2,)"),
+                "decoder.c_proj.weight": ((F2, K), f"(F2, K={K})"),
+                "decoder.c_proj.bias": ((K,), f"(K={K},)")}
+    for name, (shape, axes) in expected.items():
+        check_floats(params[name], f"VQ-VAE parameter {name}", shape=shape, axes=axes)

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_text
+from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_strings, check_text
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 # a <|marker|>, else a run of letters/digits/_, else one punctuation character
@@ -45,7 +45,7 @@ class WordTokenizer(Tokenizer):
     pad_id, bos_id, eos_id, unk_id = 0, 1, 2, 3
 
     def __init__(self, words: Sequence[str]):
-        words = list(words)
+        words = check_strings(words, "WordTokenizer words")
         clash = [w for w in words if w in SPECIAL_TOKENS or split_words(w) != [w]]
         if clash or len(set(words)) != len(words):
             raise ValueError("WordTokenizer words must be distinct, lower-case single words "

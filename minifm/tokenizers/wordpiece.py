@@ -39,7 +39,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from minifm.tokenizers.base import Tokenizer, check_dict, check_ids, check_text
+from minifm.tokenizers.base import (Tokenizer, check_dict, check_flag, check_ids, check_strings,
+                                    check_text)
+from minifm.validation import check_int
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
@@ -88,9 +90,10 @@ class BasicTokenizer:
 
     def __init__(self, do_lower_case: bool = True, strip_accents: bool | None = None,
                  tokenize_chinese_chars: bool = True):
-        self.do_lower_case = do_lower_case
-        self.strip_accents = do_lower_case if strip_accents is None else strip_accents
-        self.tokenize_chinese_chars = tokenize_chinese_chars
+        self.do_lower_case = check_flag(do_lower_case, "do_lower_case")
+        self.strip_accents = (self.do_lower_case if strip_accents is None
+                              else check_flag(strip_accents, "strip_accents", allow_none=True))
+        self.tokenize_chinese_chars = check_flag(tokenize_chinese_chars, "tokenize_chinese_chars")
 
     def clean(self, text: str) -> str:
         """Drop NUL, U+FFFD and control characters; map whitespace to " "; space out CJK."""
@@ -183,14 +186,15 @@ class WordPieceTokenizer(Tokenizer):
     def __init__(self, vocab: Sequence[str], do_lower_case: bool = True,
                  strip_accents: bool | None = None, tokenize_chinese_chars: bool = True,
                  max_input_chars_per_word: int = 100):
-        self.vocab = list(vocab)
+        self.vocab = check_strings(vocab, "a WordPiece vocabulary")
         self.token_to_id = {t: i for i, t in enumerate(self.vocab)}   # a repeated token: last id
         missing = [t for t in SPECIAL_TOKENS if t not in self.token_to_id]
         if missing:
             raise ValueError(f"a WordPiece vocabulary must contain {list(SPECIAL_TOKENS)}; "
                              f"missing {missing}")
         self.basic = BasicTokenizer(do_lower_case, strip_accents, tokenize_chinese_chars)
-        self.max_input_chars_per_word = max_input_chars_per_word
+        self.max_input_chars_per_word = check_int(max_input_chars_per_word,
+                                                  "max_input_chars_per_word", minimum=1)
         (self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id,
          self.mask_token_id) = (self.token_to_id[t] for t in SPECIAL_TOKENS)
 
@@ -200,10 +204,16 @@ class WordPieceTokenizer(Tokenizer):
                         max_input_chars_per_word: int = 100) -> WordPieceTokenizer:
         """Read a standard BERT ``vocab.txt``: one token per line, id = line number (from 0)."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory, not a vocab file (vocab.txt, one token a "
+                             "line)")
         if not path.is_file():
             raise FileNotFoundError(f"vocab file not found: {path}")
-        with open(path, encoding="utf-8") as f:
-            vocab = [line.rstrip("\n") for line in f]
+        try:
+            with open(path, encoding="utf-8") as f:
+                vocab = [line.rstrip("\n") for line in f]
+        except UnicodeDecodeError as e:
+            raise ValueError(f"vocab file {path} is not UTF-8 text (byte offset {e.start})") from None
         return cls(vocab, do_lower_case, strip_accents, tokenize_chinese_chars,
                    max_input_chars_per_word)
 

@@ -15,9 +15,13 @@ everything its model reads (an image tokenizer's arrays are in its dict; see
 ``minifm.tokenizers.image``).
 
 The file is written atomically (temporary file in the same folder, flush, fsync, ``os.replace``),
-so a crash mid-write leaves the previous checkpoint untouched. ``load_checkpoint`` reads it with
-``allow_pickle=False`` and checks every array against its checksum; anything wrong (missing,
-truncated, tampered, not a checkpoint, another family) raises ``CheckpointError`` naming the file.
+so a crash mid-write leaves the previous checkpoint untouched; the temporary file such a crash
+leaves is deleted by the next save or load of that checkpoint (``minifm.atomic``, which also says
+how a concurrent writer's file is told apart). ``load_checkpoint`` reads it with
+``allow_pickle=False`` and checks every array against its checksum and every generator state by
+setting it; anything wrong (missing, empty, truncated, a damaged zip directory, tampered, garbage
+RNG state, not a checkpoint, pickled objects, another family) raises ``CheckpointError`` naming
+the file.
 
     save_checkpoint("out/checkpoint.npz", model=model, optimizer=opt, step=100, rng=rng,
                     train_config=cfg, tokenizer=tok, family="gpt")
@@ -38,9 +42,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
-from minifm.atomic import atomic_write
+from minifm.atomic import atomic_write, remove_stale_temps
 from minifm.models import build_model, upgrade_config
 from minifm.nn.module import Module
 from minifm.tokenizers import tokenizer_from_dict
@@ -79,7 +82,7 @@ class Checkpoint:
                                 dtype=np.dtype(self.dtype))
             model.load_state_dict(self.params)
             restore_module_rngs(model, self.module_rng_states)
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"checkpoint {self.path}: cannot rebuild the {self.family!r} "
                                   f"model: {e}") from e
         return model
@@ -185,25 +188,81 @@ def save_checkpoint(path: str | os.PathLike, *, model: Module, optimizer: Any, s
     return path
 
 
+_ZIP_MAGIC, _NPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06"), b"\x93NUMPY"   # as np.load tells them
+# What reading a damaged .npz can raise: a bad zip directory or header (BadZipFile, and
+# NotImplementedError / RuntimeError for a flipped compression or encryption flag), a bad
+# deflate stream (zlib.error), a short read (EOFError, OSError), a bad .npy header (ValueError,
+# KeyError, SyntaxError from its literal dict, struct.error via ValueError).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+                NotImplementedError, RuntimeError, SyntaxError, UnicodeDecodeError)
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz at ``path``, read without pickle; CheckpointError otherwise."""
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if not head:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); save it again or use an "
+                              "earlier one")
+    if head.startswith(_NPY_MAGIC):
+        raise CheckpointError(f"{path} holds a single .npy array, not a minifm checkpoint (.npz)")
+    if not head.startswith(_ZIP_MAGIC):
+        raise CheckpointError(f"{path} is not a minifm checkpoint: it is not an .npz archive "
+                              "(another kind of file, or a checkpoint truncated or corrupted at "
+                              "its start)")
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            arrays = {}
+            for key in loaded.files:
+                try:
+                    arrays[key] = loaded[key]
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    raise CheckpointError(f"{path} is not a minifm checkpoint: its entry {key!r} "
+                                          "holds pickled Python objects, which minifm never "
+                                          "stores or reads") from None
+    except _READ_ERRORS as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupted ({type(e).__name__}: "
+                              f"{e}); save it again or use an earlier one") from e
+    return arrays
+
+
+def _check_rng_state(state: Any, path: Path, what: str) -> None:
+    """A saved ``bit_generator.state`` must be one a fresh PCG64 accepts."""
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise CheckpointError(f"checkpoint {path}: {what} is not a valid PCG64 generator state "
+                              f"({type(e).__name__}: {e}); the file was modified or damaged") from e
+
+
+def _check_meta_types(meta: dict[str, Any], path: Path) -> None:
+    """The 'meta' entries must have the kinds ``save_checkpoint`` writes."""
+    kinds = {"format_version": int, "family": str, "model_config": dict, "dtype": str,
+             "train_config": (dict, type(None)), "tokenizer": (dict, type(None)), "step": int,
+             "rng_state": dict, "module_rng_states": dict, "extra": dict, "sha256": dict}
+    wrong = [k for k, kind in kinds.items()
+             if not isinstance(meta[k], kind) or isinstance(meta[k], bool)]
+    if wrong:
+        raise CheckpointError(f"checkpoint {path}: 'meta' entries {wrong} have the wrong type; "
+                              "the file was modified or damaged")
+    if meta["dtype"] not in ("float16", "float32", "float64"):
+        raise CheckpointError(f"checkpoint {path}: unknown parameter dtype {meta['dtype']!r}")
+
+
 def load_checkpoint(path: str | os.PathLike, family: str | None = None) -> Checkpoint:
     """Read and verify a checkpoint (a file, or a directory holding ``checkpoint.npz``).
 
     With ``family`` given, a checkpoint of another family is refused. Raises ``CheckpointError``
-    for a missing, truncated or tampered file, or one that is not a minifm checkpoint.
+    for a missing, empty, truncated or tampered file, or one that is not a minifm checkpoint.
+    Stale temporary files of killed saves of this checkpoint are deleted first.
     """
     path = resolve_checkpoint_path(path)
+    remove_stale_temps(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, NpzFile):
-            with loaded:
-                arrays = {key: loaded[key] for key in loaded.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupted ({e}); "
-                              "save it again or use an earlier one") from e
-    if not isinstance(loaded, NpzFile):
-        raise CheckpointError(f"{path} holds a single .npy array, not a checkpoint (.npz)")
+    arrays = _read_arrays(path)
     if "meta" not in arrays:
         raise CheckpointError(f"{path} is an .npz file but not a minifm checkpoint "
                               "(it has no 'meta' entry)")
@@ -215,6 +274,7 @@ def load_checkpoint(path: str | os.PathLike, family: str | None = None) -> Check
     if missing:
         raise CheckpointError(f"checkpoint {path}: 'meta' lacks {missing}; not a minifm "
                               "checkpoint")
+    _check_meta_types(meta, path)
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {meta['format_version']}, "
                               f"this minifm reads version {FORMAT_VERSION}")
@@ -228,6 +288,9 @@ def load_checkpoint(path: str | os.PathLike, family: str | None = None) -> Check
     if bad:
         raise CheckpointError(f"checkpoint {path}: checksum mismatch for {bad[:3]}"
                               f"{' ...' if len(bad) > 3 else ''}; the file was modified or damaged")
+    _check_rng_state(meta["rng_state"], path, "the trainer's rng_state")
+    for name, state in meta["module_rng_states"].items():
+        _check_rng_state(state, path, f"the generator state of {name}")
     return Checkpoint(
         path=path, family=meta["family"],
         model_config=upgrade_config(meta["family"], meta["model_config"]), dtype=meta["dtype"],
