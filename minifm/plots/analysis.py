@@ -92,8 +92,10 @@ def plot_attention(maps: np.ndarray, tokens: Sequence[str]) -> Figure:
     return fig
 
 
-def plot_ablation(drops: np.ndarray, what: str = "agreement accuracy") -> Figure:
-    """The fall of ``what`` when each head alone is ablated, drops (L, H), as a heatmap."""
+def plot_ablation(drops: np.ndarray, what: str = "agreement accuracy", change: str = "drop"
+                  ) -> Figure:
+    """How ``what`` changes (its ``change``: a drop, a rise) when each head alone is ablated,
+    drops (L, H), as a heatmap."""
     L, H = drops.shape
     fig = Figure(figsize=(1.5 + 1.2 * H, 1 + 0.9 * L), layout="constrained")
     ax = fig.subplots()
@@ -103,8 +105,9 @@ def plot_ablation(drops: np.ndarray, what: str = "agreement accuracy") -> Figure
         ax.text(h, l, f"{v:+.3f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(H))
     ax.set_yticks(range(L))
-    ax.set(xlabel="head", ylabel="layer", title=f"Drop in {what} with one head ablated")
-    fig.colorbar(image, ax=ax, label="drop")
+    ax.set(xlabel="head", ylabel="layer",
+           title=f"{change.capitalize()} in {what} with one head ablated")
+    fig.colorbar(image, ax=ax, label=change)
     return fig
 
 

@@ -53,6 +53,11 @@ class BiasSetting:
                                         warmup_steps=10, eval_interval=150, eval_batches=2)
 
 
+_QUICK = TrainConfig(steps=3, batch_size=4, eval_interval=3, eval_batches=1)
+SETTINGS = {"classroom": BiasSetting(),
+            "tiny": BiasSetting(n_sentences=200, pretrain=_QUICK, finetune=_QUICK)}
+
+
 @dataclass(frozen=True)
 class BiasReport:
     """Shares of "she" per occupation (order ``OCCUPATIONS``): in the skewed training text, and

@@ -60,6 +60,13 @@ class ProbeSetting:
     seed: int = 0                # the control task's labels
 
 
+SETTINGS = {"classroom": ProbeSetting(),
+            "tiny": ProbeSetting(n_pretrain_sentences=60,
+                                 pretrain=TrainConfig(steps=3, batch_size=4, eval_interval=3,
+                                                      eval_batches=1),
+                                 n_train_sentences=30, n_test_sentences=20, probe_steps=30)}
+
+
 def word_labels(word: str) -> tuple[int, int | None]:
     """(part-of-speech index, noun-number index or None) of one word of the grammar."""
     if word in [d for ds in DETERMINERS.values() for d in ds]:

@@ -74,6 +74,11 @@ class ScalingGrid:
                            eval_interval=steps, eval_batches=1, seed=self.seed)
 
 
+GRIDS = {"classroom": ScalingGrid(),     # 5 sizes x 4 budgets, ~2-3 min on one shared core
+         "tiny": ScalingGrid(sizes=((1, 8), (1, 16), (2, 16), (2, 24)), steps=(4, 8, 16, 32),
+                             batch_size=4, context_length=16, held_out_sentences=60)}
+
+
 @dataclass(frozen=True)
 class ScalingResult:
     """The grid's measurements, rows the sizes and columns the step budgets."""

@@ -11,11 +11,10 @@ import pytest
 
 from minifm.data.occupations import OCCUPATIONS, occupation_sentences
 from minifm.pretrained import minilm_path
-from minifm.tasks.bias import (WEAT_TESTS, BiasSetting, bert_she_share, gpt_she_share,
+from minifm.tasks.bias import (SETTINGS, WEAT_TESTS, bert_she_share, gpt_she_share,
                                measure_bias, weat_tests)
 from minifm.tokenizers import CharTokenizer
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
-from minifm.training.trainer import TrainConfig
 
 
 class Constant:
@@ -49,8 +48,7 @@ def test_bert_share_reads_the_two_pronoun_logits():
 
 
 def test_tiny_run_measures_every_occupation():
-    quick = TrainConfig(steps=3, batch_size=4, eval_interval=3, eval_batches=1)
-    r = measure_bias(BiasSetting(n_sentences=200, pretrain=quick, finetune=quick))
+    r = measure_bias(SETTINGS["tiny"])
     for shares in r.__dict__.values():
         assert shares.shape == (len(OCCUPATIONS),)
         assert np.all((shares >= 0) & (shares <= 1))

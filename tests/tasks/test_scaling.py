@@ -7,10 +7,9 @@ import pytest
 
 from minifm.analysis.scaling import PowerLaw, training_flops
 from minifm.models.gpt import GPTConfig
-from minifm.tasks.scaling import ScalingGrid, held_out_windows, run_scaling, training_data
+from minifm.tasks.scaling import GRIDS, ScalingGrid, held_out_windows, run_scaling, training_data
 
-TINY = ScalingGrid(sizes=((1, 8), (1, 16), (2, 16), (2, 24)), steps=(4, 8, 16, 32),
-                   batch_size=4, context_length=16, held_out_sentences=60)
+TINY = GRIDS["tiny"]
 
 
 @pytest.fixture(scope="module")
