@@ -133,7 +133,7 @@ def probe_run(args: argparse.Namespace) -> int:
 
 # ---- minifm heads RUN ---------------------------------------------------------------------------
 def add_heads_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN",
+    parser.add_argument("run_dir", metavar="RUN",
                         help="a `minifm train gpt --corpus grammar` folder or checkpoint.npz")
     parser.add_argument("--pairs", type=int, default=1000,
                         help="minimal pairs of each kind for the agreement accuracy (1000)")
@@ -148,7 +148,7 @@ def heads_run(args: argparse.Namespace) -> int:
     """Attention maps, single-head ablations and the logit lens of a grammar GPT."""
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
-    model, tokenizer = load_pretrained(args.run)
+    model, tokenizer = load_pretrained(args.run_dir)
     report = agreement_heads(model, tokenizer, n_pairs=args.pairs)
     print(f"agreement accuracy {report.accuracy:.3f} (attractors {report.attractor_accuracy:.3f},"
           f" chance 0.5); held-out loss {report.loss:.3f}")
