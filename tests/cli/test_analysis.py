@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-
 from minifm.cli.main import main
 
 TINY_GPT = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--context-length", "16",
