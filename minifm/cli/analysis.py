@@ -149,13 +149,16 @@ def heads_run(args: argparse.Namespace) -> int:
     if args.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
     model, tokenizer = load_pretrained(args.run_dir)
+    ids = np.array([tokenizer.encode(args.sentence)], dtype=np.int64)
+    if ids.shape[1] < 2:
+        raise ValueError(f"--sentence needs at least two tokens (inputs and a next token), got "
+                         f"{args.sentence!r}")
     report = agreement_heads(model, tokenizer, n_pairs=args.pairs)
     print(f"agreement accuracy {report.accuracy:.3f} (attractors {report.attractor_accuracy:.3f},"
           f" chance 0.5); held-out loss {report.loss:.3f}")
     print("drop in attractor accuracy / rise in loss with one head ablated:")
     for (layer, head), drop in np.ndenumerate(report.attractor_drops):
         print(f"  layer {layer} head {head}: {drop:+.3f} / {report.loss_rise[layer, head]:+.3f}")
-    ids = np.array([tokenizer.encode(args.sentence)], dtype=np.int64)
     ids = ids[:, :model.config.context_length + 1]                        # (1, T + 1)
     tokens = [tokenizer.decode([i]) for i in ids[0, :-1]]
     maps = attention_maps(model, ids[:, :-1])[:, 0]                       # (L, H, T, T)

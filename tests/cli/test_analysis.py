@@ -56,3 +56,12 @@ def test_heads_errors(tmp_path, capsys):
     assert "minifm: error:" in capsys.readouterr().err
     assert main(["heads", str(tmp_path), "--pairs", "0"]) == 2
     assert "--pairs must be >= 1" in capsys.readouterr().err
+
+
+def test_heads_refuses_a_one_token_sentence(tmp_path, capsys):
+    run = tmp_path / "gpt"
+    assert main(["train", "gpt", "--steps", "2", "--eval-interval", "2", "--out", str(run)]
+                + TINY_GPT) == 0
+    assert main(["heads", str(run), "--sentence", "a", "--out", str(tmp_path / "h")]) == 2
+    assert "--sentence needs at least two tokens" in capsys.readouterr().err
+    assert not (tmp_path / "h").exists()
