@@ -20,6 +20,7 @@ Lesson: the scale, bias and interpretability lesson (issue 16).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -107,7 +108,9 @@ def bert_she_share(model: BertForPreTraining, tokenizer: WordPieceTokenizer, job
     return float(np.mean(shares))
 
 
-def _shares(measure, model, tokenizer) -> np.ndarray:
+def _shares(measure: Callable[[Any, Any, str], float], model: GPT | BertForPreTraining,
+            tokenizer: CharTokenizer | WordPieceTokenizer) -> np.ndarray:
+    """(J,) shares of "she", one per occupation, by ``measure`` (one of the two above)."""
     return np.array([measure(model, tokenizer, job) for job in OCCUPATIONS])
 
 
