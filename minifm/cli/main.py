@@ -11,9 +11,11 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import bert, clip, common, dalle, export, gpt, tour
+from minifm.cli import analysis, bert, clip, common, dalle, export, gpt, tour
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle}
+# Modules with commands (COMMANDS) but no ``train FAMILY`` of their own.
+TOOLS: tuple[ModuleType, ...] = (export, analysis)
 
 
 def _help_line(obj: object) -> str:
@@ -44,11 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         common.add_common_train_arguments(p)
         module.add_train_arguments(p)
         p.set_defaults(run=module.train)
-    for module in FAMILIES.values():
+    for module in [*FAMILIES.values(), *TOOLS]:
         for name, (add_arguments, run) in getattr(module, "COMMANDS", {}).items():
             _add_command(sub, name, _help_line(run), add_arguments, run)
-    for name, (add_arguments, run) in export.COMMANDS.items():
-        _add_command(sub, name, _help_line(run), add_arguments, run)
     _add_command(sub, "tour", _help_line(tour.run), tour.add_arguments, tour.run)
     return parser
 

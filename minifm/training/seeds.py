@@ -23,6 +23,7 @@ STREAMS: dict[str, int] = {
     "image_tokenizer_report": 5,  # the fresh images its reconstructions are measured on
     "pictures": 6,           # images drawn for the plots of a run
     "classifier_init": 7,    # a classification head put on a pre-trained encoder
+    "probe_control": 40,     # the control task's random labels per word type (tasks.probes)
 }
 
 
