@@ -23,6 +23,12 @@ STREAMS: dict[str, int] = {
     "image_tokenizer_report": 5,  # the fresh images its reconstructions are measured on
     "pictures": 6,           # images drawn for the plots of a run
     "classifier_init": 7,    # a classification head put on a pre-trained encoder
+    "assistant_pretrain_text": 50,   # the assistant world's examples whose words are pre-trained on
+    "assistant_pretrain_order": 51,  # the shuffled order of those pre-training lines
+    "assistant_examples": 52,        # the fine-tuning conversations
+    "assistant_val": 53,             # the conversations of fine-tuning's validation loss
+    "assistant_seen": 54,            # the judged prompts of the training distribution
+    "assistant_heldout": 55,         # the judged prompts with a held-out part
 }
 
 
