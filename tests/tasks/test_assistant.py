@@ -140,3 +140,19 @@ def test_a_checkpoint_of_another_world_is_refused(tmp_path):
                            family="gpt")
     with pytest.raises(ValueError, match="the assistant world's .* got CharTokenizer"):
         load_run(path)
+
+
+def test_a_short_sft_run_raises_the_judged_accuracy_on_seen_prompts():
+    """150 steps of a 1-layer width-32 GPT (~3 s). Measured (seeds 0, 1, 2): the untrained model
+    scores 0.0 overall and refuses nothing; after the run (seed 0) 6 % overall, every
+    off-limits request refused, and 14 % of the allowed ones too (so short a run over-refuses).
+    The bounds leave room for BLAS rounding."""
+    model = GPT(model_config(TOK, n_layer=1, n_head=2, n_embd=32), rng=np.random.default_rng(0))
+    before = evaluate(model, TOK, "seen", n_per_task=20)["overall"]
+    assert before.accuracy == 0.0 and before.refusal_rate == 0.0
+    sft(model, TOK, TrainConfig(steps=150, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=10,
+                                eval_interval=150, eval_batches=1, seed=0),
+        n_per_task=200, quiet=True)
+    after = evaluate(model, TOK, "seen", n_per_task=20)["overall"]
+    assert after.accuracy >= before.accuracy + 0.03
+    assert after.refusal_rate >= 0.9 and after.false_refusal_rate <= 0.3
