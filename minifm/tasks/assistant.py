@@ -34,6 +34,7 @@ import numpy as np
 from minifm.data.assistant import (SPLITS, TASKS, ChatData, Example, TaskScore, aggregate,
                                    answer_of, examples, parse_prompt, render_prompt,
                                    world_tokenizer)
+from minifm.data.assistant.chat import marker_ids
 from minifm.data.text import TokenData
 from minifm.functional.sequence_logprob import response_targets
 from minifm.models.gpt import GPT, GPTConfig
@@ -164,15 +165,17 @@ def sft(model: GPT, tokenizer: WordTokenizer, config: TrainConfig = SFT_DEFAULTS
 
 
 # ---- answers and their judged scores ------------------------------------------------------------
-def answer(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[str],
-           max_new_tokens: int = MAX_ANSWER_TOKENS) -> list[str]:
-    """The model's greedy answer to each chat prompt ``<|user|> message <|assistant|>``: its
-    words up to the first ``<|end|>`` (the marker itself left out), generated with the KV
-    cache, at most ``max_new_tokens`` tokens and never past the context. Prompts of one length
-    are decoded together as one batch."""
+def generate_conversations(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[str],
+                           max_new_tokens: int = MAX_ANSWER_TOKENS, temperature: float = 0.0,
+                           rng: np.random.Generator | None = None) -> list[list[int]]:
+    """Each chat prompt ``<|user|> message <|assistant|>`` and the model's response to it, as
+    one row of ids: the prompt, then the generated tokens up to and including the first
+    ``<|end|>`` (all of them if none came; a [PAD] ends the row before it). At most
+    ``max_new_tokens`` are generated, never past the context, with the KV cache, greedy at
+    temperature 0 (else sampled from ``rng``). Prompts of one length form one batch."""
     check_world(tokenizer, model.config)
     if isinstance(prompts, str):
-        raise TypeError("answer needs a list of prompts, got a single str")
+        raise TypeError("prompts must be a list of chat prompts, got a single str")
     encoded = [tokenizer.encode(render_prompt(parse_prompt(p)), add_special_tokens=False)
                for p in prompts]
     T_max = model.config.context_length
@@ -180,14 +183,32 @@ def answer(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[str],
     if too_long:
         raise ValueError(f"a prompt has {too_long[0]} tokens; it must be shorter than the "
                          f"context_length {T_max} to leave room for an answer")
-    out = [""] * len(prompts)
+    end = marker_ids(tokenizer)[2]
+    out: list[list[int]] = [[] for _ in prompts]
     for length in sorted({len(ids) for ids in encoded}):
         rows = [i for i, ids in enumerate(encoded) if len(ids) == length]
         idx = np.array([encoded[i] for i in rows], dtype=np.int64)            # (B, length)
-        ids = model.generate(idx, min(max_new_tokens, T_max - length), temperature=0.0)
-        for i, new in zip(rows, ids[:, length:]):                              # (B, new)
-            out[i] = answer_of(tokenizer.decode(new.tolist()))[0]
+        ids = model.generate(idx, min(max_new_tokens, T_max - length), temperature=temperature,
+                             rng=rng)                                          # (B, length + new)
+        for i, new in zip(rows, ids[:, length:].tolist()):
+            stops = [k + 1 for k, t in enumerate(new) if t == end]
+            stops += [k for k, t in enumerate(new) if t == tokenizer.pad_id]
+            out[i] = encoded[i] + new[:min(stops, default=len(new))]
     return out
+
+
+def answer(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[str],
+           max_new_tokens: int = MAX_ANSWER_TOKENS) -> list[str]:
+    """The model's greedy answer to each chat prompt: the words it generates up to the first
+    ``<|end|>`` (the marker itself left out; see ``generate_conversations``)."""
+    rows = generate_conversations(model, tokenizer, prompts, max_new_tokens)
+    return [response_words(tokenizer, row) for row in rows]
+
+
+def response_words(tokenizer: WordTokenizer, row: Sequence[int]) -> str:
+    """The answer in a conversation row: its words after ``<|assistant|>``, up to ``<|end|>``."""
+    assistant = marker_ids(tokenizer)[1]
+    return answer_of(tokenizer.decode(list(row[list(row).index(assistant) + 1:])))[0]
 
 
 def evaluation_examples(split: str, n_per_task: int = EVAL_PER_TASK,

@@ -9,8 +9,8 @@ from minifm.data.assistant.chat import MARKERS
 from minifm.functional.losses import IGNORE_INDEX, cross_entropy_backward, cross_entropy_forward
 from minifm.gradcheck import numerical_gradient_of_scalar, rel_error
 from minifm.models.gpt import GPT, GPTConfig
-from minifm.tasks.assistant import (CONTEXT_LENGTH, SFTData, answer, check_world, evaluate,
-                                    load_run, model_config, pretrain_data, pretrain_text,
+from minifm.tasks.assistant import (CONTEXT_LENGTH, answer, check_world, evaluate,
+                                    generate_conversations, load_run, model_config, pretrain_data, pretrain_text,
                                     score_table, sft, sft_data)
 from minifm.tokenizers import CharTokenizer, WordTokenizer
 from minifm.training.optim import AdamW, param_groups
@@ -83,11 +83,12 @@ def test_response_only_loss_gives_prompt_logits_exactly_zero_gradient_through_gp
 class Scripted:
     """Stands in for a GPT: "generates" a fixed continuation after every prompt."""
 
-    def __init__(self, continuation: str):
+    def __init__(self, continuation: str | list[int]):
         self.config = GPTConfig(vocab_size=TOK.vocab_size, context_length=CONTEXT_LENGTH)
-        self.new = TOK.encode(continuation, add_special_tokens=False)
+        self.new = (TOK.encode(continuation, add_special_tokens=False)
+                    if isinstance(continuation, str) else continuation)
 
-    def generate(self, idx, max_new_tokens, temperature=1.0):
+    def generate(self, idx, max_new_tokens, temperature=1.0, rng=None):
         assert temperature == 0.0                        # answers are greedy
         new = np.array([self.new[:max_new_tokens]] * len(idx), dtype=np.int64)
         return np.concatenate([idx, new], axis=1)
@@ -99,6 +100,11 @@ def test_answer_stops_at_end_and_keeps_prompts_in_order():
     assert answer(Scripted("2 + 3 <|end|> tom tom"), TOK, prompts) == ["2 + 3"] * 3
     assert answer(Scripted("<|end|> 2"), TOK, prompts[:1]) == [""]
     assert answer(Scripted("tom <|user|> add"), TOK, prompts[:1]) == ["tom"]
+    rows = generate_conversations(Scripted("2 + 3 <|end|> tom"), TOK, prompts[:1])
+    assert rows == [TOK.encode(prompts[0] + " 2 + 3 <|end|>", add_special_tokens=False)]
+    tom = TOK.encode("tom", add_special_tokens=False)
+    rows = generate_conversations(Scripted(tom + [TOK.pad_id] + tom), TOK, prompts[:1])
+    assert rows[0][-1] == tom[0] and TOK.pad_id not in rows[0]       # a [PAD] ends the row
     words = answer(tiny_gpt(), TOK, prompts)             # a real GPT, through its KV cache
     assert len(words) == 3 and not any(m in a for a in words for m in MARKERS)
 
@@ -117,7 +123,7 @@ def test_a_prompt_without_the_chat_format_is_refused():
     for bad in ["add 2 and 3", "<|user|> add 2 and 3", "<|user|> add 2 <|assistant|> 2 + 3"]:
         with pytest.raises(ValueError, match="chat format"):
             answer(tiny_gpt(), TOK, [bad])
-    with pytest.raises(TypeError, match="list of prompts, got a single str"):
+    with pytest.raises(TypeError, match="prompts must be a list of chat prompts, got a single str"):
         answer(tiny_gpt(), TOK, render_prompt("add 2 and 3"))
 
 
