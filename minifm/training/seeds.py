@@ -29,6 +29,8 @@ STREAMS: dict[str, int] = {
     "assistant_val": 53,             # the conversations of fine-tuning's validation loss
     "assistant_seen": 54,            # the judged prompts of the training distribution
     "assistant_heldout": 55,         # the judged prompts with a held-out part
+    "assistant_reward_head": 56,     # the reward model's fresh scalar head
+    "assistant_reward_samples": 57,  # the SFT model's sampled answers that make preference pairs
 }
 
 
