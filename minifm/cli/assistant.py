@@ -3,12 +3,15 @@
     minifm train assistant --out out/assistant-base              (the world's plain text)
     minifm sft out/assistant-base --out out/assistant-sft        (fine-tune on conversations)
     minifm sft out/assistant-base --scratch --out out/assistant-scratch   (same steps, fresh)
+    minifm reward out/assistant-sft --out out/assistant-reward   (Bradley–Terry on judged pairs)
 
 ``train assistant`` saves ``checkpoint.npz``, ``tokenizer.json``, ``loss.png`` and
 ``metrics.json`` in ``--out``; ``sft`` reads that folder, trains with the response-only loss,
 and ends with the judges' table (per task and overall, seen and held-out prompts, refusal and
 false-refusal rates) for the model before and after, also stored in its ``metrics.json`` under
-``"judged"``. The work is done by ``minifm.tasks.assistant``.
+``"judged"``. ``reward`` samples answers from an SFT run, pairs them by the judges' preference
+and trains a reward model on them, reporting its pair accuracy on training, seen and held-out
+prompts. The work is done by ``minifm.tasks.assistant`` and ``minifm.tasks.assistant_reward``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from minifm.cli.common import (add_common_train_arguments, finish_training, outp
 from minifm.data.assistant import world_tokenizer
 from minifm.data.text import TokenData
 from minifm.models.gpt import GPT
-from minifm.tasks.assistant import (PRETRAIN_DEFAULTS, SFT_DEFAULTS, evaluate, load_run,
-                                    model_config, pretrain_data, pretrain_text, score_table,
-                                    sft_data)
+from minifm.tasks.assistant import (EVAL_PER_TASK, PRETRAIN_DEFAULTS, SFT_DEFAULTS, evaluate,
+                                    load_run, model_config, pretrain_data, pretrain_text,
+                                    score_table, sft_data)
+from minifm.tasks.assistant_reward import (REWARD_DEFAULTS, REWARD_PROMPTS_PER_TASK,
+                                           SAMPLES_PER_PROMPT, reward_stage)
 from minifm.tasks.gpt import new_model
 from minifm.tokenizers import WordTokenizer
 from minifm.training.trainer import TrainConfig, Trainer
@@ -69,8 +74,8 @@ def add_sft_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the base model: a folder from `train assistant` or its .npz file")
     parser.add_argument("--scratch", action="store_true",
                         help="train a fresh model of RUN's size instead (the baseline)")
-    parser.add_argument("--eval-per-task", type=int, default=100,
-                        help="judged prompts per task and split (default 100)")
+    parser.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK,
+                        help=f"judged prompts per task and split (default {EVAL_PER_TASK})")
     add_common_train_arguments(parser)
 
 
@@ -106,4 +111,39 @@ def sft(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sft": (add_sft_arguments, sft)}
+# ---- minifm reward ------------------------------------------------------------------------------
+def add_reward_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", metavar="RUN", help="the SFT model: a folder from `sft`")
+    parser.add_argument("--prompts-per-task", type=int, default=REWARD_PROMPTS_PER_TASK,
+                        help=f"SFT training prompts per task to sample answers for (default "
+                             f"{REWARD_PROMPTS_PER_TASK})")
+    parser.add_argument("--samples", type=int, default=SAMPLES_PER_PROMPT,
+                        help=f"answers sampled per prompt (default {SAMPLES_PER_PROMPT})")
+    parser.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK,
+                        help=f"seen and held-out prompts per task whose pairs are measured "
+                             f"(default {EVAL_PER_TASK})")
+    add_common_train_arguments(parser)
+
+
+def reward(args: argparse.Namespace) -> int:
+    """Train a reward model on judged preference pairs of an SFT model's sampled answers."""
+    if args.resume:
+        raise ValueError("reward starts from RUN; it does not resume a run")
+    model, tokenizer = load_run(args.base)
+    _, metrics = reward_stage(model, tokenizer, train_config_from_args(args, REWARD_DEFAULTS),
+                              n_per_task=args.prompts_per_task, k=args.samples,
+                              eval_per_task=args.eval_per_task,
+                              out_dir=output_dir(args, "out/assistant-reward"), quiet=args.quiet)
+    if metrics["stopped_early"]:
+        return 1
+    if not args.quiet:
+        lines = [f"{split}: {metrics['pairs'][split]} pairs, "
+                 + ", ".join(f"{task} {100 * share:.1f}" for task, share in by_task.items())
+                 for split, by_task in metrics["pair_accuracy"].items()]
+        print_run_summary(metrics, output_dir(args, "out/assistant-reward"),
+                          ("checkpoint.npz", "metrics.json"),
+                          "reward-model pair accuracy (%):\n" + "\n".join(lines))
+    return 0
+
+
+COMMANDS = {"sft": (add_sft_arguments, sft), "reward": (add_reward_arguments, reward)}

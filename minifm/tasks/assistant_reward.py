@@ -26,7 +26,7 @@ import numpy as np
 from minifm.data.assistant import Example, examples, preference_pairs, render_prompt
 from minifm.models.gpt import GPT
 from minifm.models.reward import RewardModel
-from minifm.tasks.assistant import (WORLD_SEED, check_world, evaluation_examples,
+from minifm.tasks.assistant import (EVAL_PER_TASK, WORLD_SEED, check_world, evaluation_examples,
                                     generate_conversations, response_words)
 from minifm.tokenizers.word import WordTokenizer
 from minifm.training.seeds import stream
@@ -119,7 +119,7 @@ def pair_accuracy(model: RewardModel, pairs: PreferencePairs) -> dict[str, float
 
 def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig = REWARD_DEFAULTS,
                  *, n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
-                 out_dir: str | os.PathLike | None = None, quiet: bool = False
+                 eval_per_task: int = EVAL_PER_TASK, out_dir: str | os.PathLike | None = None, quiet: bool = False
                  ) -> tuple[RewardModel, dict[str, Any]]:
     """The whole stage: pairs sampled from ``sft_model`` on ``n_per_task`` of its training
     prompts per task (to train on), on the "seen" evaluation prompts (validation) and on the
@@ -128,7 +128,8 @@ def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig =
     ``"pair_accuracy"`` ({split: {task: share}}) added."""
     rng = stream(config.seed, "assistant_reward_samples")
     prompts = {"train": examples("train", n_per_task, stream(WORLD_SEED, "assistant_examples")),
-               "seen": evaluation_examples("seen"), "heldout": evaluation_examples("heldout")}
+               "seen": evaluation_examples("seen", eval_per_task),
+               "heldout": evaluation_examples("heldout", eval_per_task)}
     pairs = {split: preference_data(sft_model, tokenizer, chosen, k, rng)
              for split, chosen in prompts.items()}
     model = new_reward_model(sft_model, tokenizer, config.seed)

@@ -54,3 +54,24 @@ def test_sft_refuses_a_run_of_another_world(tmp_path, capsys):
     assert err.startswith("minifm: error: the tokenizer must be the assistant world's")
     assert main(["sft", str(gpt), "--resume", str(gpt)]) == 2
     assert "does not resume" in capsys.readouterr().err
+
+
+def test_reward_refuses_a_run_whose_samples_make_no_pair(base, tmp_path, capsys):
+    # 6 pre-training steps: every sampled answer is wrong with no partial credit, so all tie
+    assert main(["reward", str(base), "--out", str(tmp_path / "reward"), "--prompts-per-task",
+                 "3", "--eval-per-task", "3"] + SHORT) == 2
+    assert capsys.readouterr().err.startswith("minifm: error: no preference pairs: the judges "
+                                              "could not tell apart")
+
+
+def test_reward_trains_on_the_judged_pairs_of_an_sft_run(base, tmp_path):
+    sft_run, out = tmp_path / "sft", tmp_path / "reward"
+    assert main(["sft", str(base), "--out", str(sft_run), "--eval-per-task", "1", "--steps",
+                 "150", "--lr", "3e-3", "--warmup-steps", "10", "--batch-size", "16",
+                 "--eval-interval", "150", "--eval-batches", "1", "--quiet"]) == 0
+    assert main(["reward", str(sft_run), "--out", str(out), "--prompts-per-task", "10",
+                 "--eval-per-task", "5"] + SHORT) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["pair_accuracy"]) == {"train", "seen", "heldout"}
+    assert all(n > 0 for n in metrics["pairs"].values())
+    assert load_checkpoint(out, family="reward").step == 6
