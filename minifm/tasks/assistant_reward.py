@@ -33,9 +33,12 @@ from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
 
 SAMPLES_PER_PROMPT = 4           # answers sampled per prompt
-REWARD_PROMPTS_PER_TASK = 200    # SFT training prompts per task whose samples are trained on
-REWARD_DEFAULTS = TrainConfig(steps=300, batch_size=32, lr=1e-3, min_lr=1e-4, warmup_steps=20,
-                              eval_interval=100, eval_batches=5)
+REWARD_PROMPTS_PER_TASK = 1000   # SFT training prompts per task whose samples are trained on
+# few steps: the pairs are few (a confident SFT model samples the same answer k times on most
+# prompts), and longer runs memorise them (300 steps on 200 prompts' pairs: the validation
+# loss rose from step 100 on)
+REWARD_DEFAULTS = TrainConfig(steps=150, batch_size=32, lr=1e-3, min_lr=1e-4, warmup_steps=20,
+                              eval_interval=50, eval_batches=5)
 
 
 class PreferencePairs(NamedTuple):
