@@ -11,9 +11,10 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import analysis, bert, clip, common, dalle, export, gpt, tour
+from minifm.cli import analysis, assistant, bert, clip, common, dalle, export, gpt, tour
 
-FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle}
+FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle,
+                                   "assistant": assistant}
 # Modules with commands (COMMANDS) but no ``train FAMILY`` of their own.
 TOOLS: tuple[ModuleType, ...] = (export, analysis)
 

@@ -24,6 +24,14 @@ STREAMS: dict[str, int] = {
     "pictures": 6,           # images drawn for the plots of a run
     "classifier_init": 7,    # a classification head put on a pre-trained encoder
     "probe_control": 40,     # the control task's random labels per word type (tasks.probes)
+    "assistant_pretrain_text": 50,   # the assistant world's examples whose words are pre-trained on
+    "assistant_pretrain_order": 51,  # the shuffled order of those pre-training lines
+    "assistant_examples": 52,        # the fine-tuning conversations
+    "assistant_val": 53,             # the conversations of fine-tuning's validation loss
+    "assistant_seen": 54,            # the judged prompts of the training distribution
+    "assistant_heldout": 55,         # the judged prompts with a held-out part
+    "assistant_reward_head": 56,     # the reward model's fresh scalar head
+    "assistant_reward_samples": 57,  # the SFT model's sampled answers that make preference pairs
 }
 
 
