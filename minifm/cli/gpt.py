@@ -22,6 +22,7 @@ import numpy as np
 from minifm.cli.common import (add_common_train_arguments, add_model_size_arguments,
                                finish_training, output_dir, start_or_resume,
                                train_config_from_args)
+from minifm.cli.flags import integer, real
 from minifm.data.text import TokenData, read_text_file
 from minifm.models.gpt import GPT, PRESETS
 from minifm.tasks.gpt import (CORPORA, FINETUNE_DEFAULTS, TRAIN_DEFAULTS, build_tokenizer,
@@ -40,10 +41,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--data", metavar="PATH", help="a UTF-8 text file to train on")
     source.add_argument("--corpus", choices=CORPORA,
                         help="a built-in toy corpus (default: grammar)")
-    g.add_argument("--digits", type=int, default=2,
-                   help="digits per number of the arithmetic corpus (default 2)")
-    g.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of the text, from its end, held out for validation (default 0.1)")
+    g.add_argument("--digits", type=integer(1), default=2,
+                   help="digits per number of the arithmetic corpus")
+    g.add_argument("--val-fraction", type=real(0, 1, low_open=True, high_open=True), default=0.1,
+                   help="share of the text, from its end, held out for validation")
 
 
 def _load_text(args: argparse.Namespace) -> str:
@@ -55,13 +56,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     _add_data_arguments(parser)
     g = parser.add_argument_group("tokenizer")
     g.add_argument("--tokenizer", choices=("char", "bpe"), default="char",
-                   help="characters, or byte-level BPE trained on the data (default char)")
-    g.add_argument("--vocab-size", type=int, help="BPE vocabulary size (default 512)")
+                   help="characters, or byte-level BPE trained on the data")
+    g.add_argument("--vocab-size", type=integer(1), help="BPE vocabulary size (default: 512)")
     g = add_model_size_arguments(
         parser, PRESETS, "model size (default classroom: 2 layers, 2 heads, width 64, context 32)")
-    g.add_argument("--context-length", "--block-size", dest="context_length", type=int,
+    g.add_argument("--context-length", "--block-size", dest="context_length", type=integer(1),
                    help="context length (--block-size is its old name)")
-    g.add_argument("--dropout", type=float, help="dropout probability")
+    g.add_argument("--dropout", type=real(0, 1, high_open=True), help="dropout probability")
     g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
                    help="biases in the Linear layers")
 
@@ -118,7 +119,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="the pre-trained model: a folder from `train gpt` or its .npz file")
     _add_data_arguments(parser)
-    add_common_train_arguments(parser)
+    add_common_train_arguments(parser, FINETUNE_DEFAULTS)
 
 
 def finetune(args: argparse.Namespace) -> int:
@@ -142,14 +143,17 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a folder from `train gpt` (or its checkpoint.npz)")
     parser.add_argument("--prompt", help="text to continue (default: a newline)")
-    parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="0 = greedy; < 1 sharper, > 1 flatter (default 1)")
-    parser.add_argument("--top-k", type=int, help="sample only from the k most likely tokens")
-    parser.add_argument("--top-p", type=float,
+    parser.add_argument("--max-new-tokens", type=integer(0), default=200,
+                        help="tokens to generate")
+    parser.add_argument("--temperature", type=real(0), default=1.0,
+                        help="0 = greedy; < 1 sharper, > 1 flatter")
+    parser.add_argument("--top-k", type=integer(1),
+                        help="sample only from the k most likely tokens")
+    parser.add_argument("--top-p", type=real(0, 1, low_open=True),
                         help="sample only from the smallest set of tokens with probability >= p")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent continuations")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling generator")
+    parser.add_argument("--num-samples", type=integer(1), default=1,
+                        help="independent continuations")
+    parser.add_argument("--seed", type=integer(), default=0, help="seed of the sampling generator")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute the whole context each step (no KV cache)")
 
@@ -157,8 +161,6 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
 def sample(args: argparse.Namespace) -> int:
     """Generate text from a trained GPT checkpoint."""
     model, tokenizer = load_pretrained(args.checkpoint)
-    if args.num_samples < 1:
-        raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
     ids = tokenizer.encode(start_prompt(tokenizer) if args.prompt is None else args.prompt)
     if not ids:
         raise ValueError("the prompt is empty: give at least one character to continue from")

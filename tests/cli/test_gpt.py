@@ -105,7 +105,7 @@ def test_bad_input_to_a_trained_model_exits_with_code_2(trained, tmp_path, capsy
     cases = [
         (["sample", str(trained), "--prompt", "THE"], "not in the vocabulary"),
         (["sample", str(trained), "--prompt", ""], "prompt is empty"),
-        (["sample", str(trained), "--top-p", "1.5"], "top_p"),
+        (["sample", str(trained), "--top-p", "1.5"], "--top-p must be in (0, 1], got 1.5"),
         (["train", "gpt", "--resume", str(trained), "--n-layer", "3"], "cannot change"),
         (["finetune", str(trained)], "needs the new data"),
         (["finetune", str(trained), "--corpus", "arithmetic"], "pre-trained tokenizer"),
