@@ -26,8 +26,9 @@ from minifm.data.bert_data import PretrainingData
 from minifm.models.bert import PRESETS, BertForPreTraining
 from minifm.tasks.bert import (FINETUNE_DEFAULTS, MODEL_FLAGS, N_DOCUMENTS, N_HELD_OUT,
                                N_LABELLED, TRAIN_DEFAULTS, accuracy, check_fits, classifier,
-                               fill_mask, load_pretrained, measure_transfer, model_config,
-                               pretraining_accuracy, probe_lines, sentiment_data, story_data)
+                               fill_mask, load_pretrained, majority_share, measure_transfer,
+                               model_config, pretraining_accuracy, pretraining_chance,
+                               probe_lines, sentiment_data, story_data)
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
@@ -74,12 +75,15 @@ def train(args: argparse.Namespace) -> int:
     metrics = finish_training(trainer, tokenizer)
     if metrics["stopped_early"]:
         return 1
-    acc = pretraining_accuracy(model, data)
-    trainer.write_metrics({**metrics, **acc})
+    acc, chance = pretraining_accuracy(model, data), pretraining_chance(model.config)
+    trainer.write_metrics({**metrics, **acc, "chance": chance})
     if not args.quiet:
         print(f"{metrics['steps_done']} steps: train loss {metrics['final_train_loss']:.4f}, val "
-              f"loss {metrics['final_val_loss']:.4f}; held-out masked-LM accuracy "
-              f"{acc['mlm_accuracy']:.1%}, next-sentence accuracy {acc['nsp_accuracy']:.1%}")
+              f"loss {metrics['final_val_loss']:.4f} (masked LM + next sentence, summed)")
+        print(f"held-out masked-LM accuracy {acc['mlm_accuracy']:.1%} (chance "
+              f"{chance['mlm_accuracy']:.1%}: 1 of {model.config.vocab_size} tokens), "
+              f"next-sentence accuracy {acc['nsp_accuracy']:.1%} (chance "
+              f"{chance['nsp_accuracy']:.0%})")
         print("fill in the blank:")
         print("\n".join(probe_lines(model, tokenizer)[1]))
         print(f"saved to {trainer.out_dir}/ (checkpoint.npz, tokenizer.json, loss.png, "
@@ -133,7 +137,9 @@ def _compare(args: argparse.Namespace, pretrained: BertForPreTraining,
               f"{result['scratch'][i]:.1%}")
     print(f"held-out accuracy over {len(args.seeds)} seeds ({args.labelled} labelled, "
           f"{train_config.steps} steps): pre-trained {result['pretrained_mean']:.1%}, from "
-          f"scratch {result['scratch_mean']:.1%}, margin {result['margin']:+.1%}")
+          f"scratch {result['scratch_mean']:.1%}, margin {result['margin']:+.1%} (chance "
+          f"{result['chance']:.1%})")
+    print(f"saved to {out}/transfer.json")
     text = json.dumps(result, indent=1).encode("utf-8")
     atomic_write(out / "transfer.json", lambda f: f.write(text))
     return 0
@@ -160,11 +166,13 @@ def finetune(args: argparse.Namespace) -> int:
     if metrics["stopped_early"]:
         return 1
     acc = {"train_accuracy": accuracy(model, data, "train"),
-           "val_accuracy": accuracy(model, data, "val")}
+           "val_accuracy": accuracy(model, data, "val"), "chance": majority_share(data, "val")}
     trainer.write_metrics({**metrics, **acc})
     print(f"{'from scratch' if args.scratch else 'fine-tuned'}: accuracy on the {args.labelled} "
           f"labelled sentences {acc['train_accuracy']:.1%}, on {args.held_out} held-out "
-          f"sentences with unseen adjectives {acc['val_accuracy']:.1%}")
+          f"sentences with unseen adjectives {acc['val_accuracy']:.1%} (chance "
+          f"{acc['chance']:.1%}: always the commoner label)")
+    print(f"saved to {out}/ (checkpoint.npz, loss.png, metrics.json)")
     return 0
 
 

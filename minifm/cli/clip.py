@@ -26,7 +26,7 @@ from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.models.clip import CLIP
 from minifm.plots.clip import save_plots
 from minifm.plots.shapes import show_images
-from minifm.tasks.clip import (TRAIN_DEFAULTS, caption_data, classify, evaluate,
+from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, caption_data, classify, evaluate,
                                format_evaluation, images_of_classes, is_unseen, label_classes,
                                load_clip_run, model_config, new_model, temperature_metric)
 from minifm.tokenizers.word import WordTokenizer
@@ -71,7 +71,7 @@ def train(args: argparse.Namespace) -> int:
         model_flags=MODEL_FLAGS + ("image_size",), start=start,
         resume_data=lambda ckpt: caption_data(ckpt.model_config["image_size"],
                                               ckpt.build_tokenizer()),
-        extra_metrics=temperature_metric)
+        extra_metrics=temperature_metric, throughput=THROUGHPUT)
     model, data, out = trainer.model, trainer.data, trainer.out_dir
     if not args.quiet:
         print(f"training a CLIP of {model.num_parameters():,} parameters "
@@ -135,7 +135,9 @@ def zeroshot(args: argparse.Namespace) -> int:
     else:
         print("(the labels do not each name one colour and one shape, so there is no score)")
     if args.plot:
-        show_images(images, [labels[p] for p in predicted]).savefig(args.plot, dpi=100)
+        show_images(images, [labels[p] for p in predicted],
+                    suptitle="zero-shot: the label CLIP gives each held-out image"
+                    ).savefig(args.plot, dpi=100)
         print(f"saved {args.plot}")
     return 0
 

@@ -14,7 +14,7 @@ from minifm.cli.outputs import check_output_dir, check_output_file
 from minifm.nn.module import Module
 from minifm.plots.training import save_loss_curve
 from minifm.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path
-from minifm.training.trainer import TrainConfig, Trainer
+from minifm.training.trainer import TOKENS, Throughput, TrainConfig, Trainer
 
 # The training flags: each --flag-name sets the TrainConfig field flag_name (unless left out).
 TRAIN_FLAGS = (
@@ -109,14 +109,15 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
                     out: Path, model_flags: Sequence[str],
                     start: Callable[[TrainConfig], tuple[Module, Any, Any]],
                     resume_data: Callable[[Checkpoint], Any],
-                    extra_metrics: Callable[[Module], dict[str, float]] | None = None
-                    ) -> Trainer:
+                    extra_metrics: Callable[[Module], dict[str, float]] | None = None,
+                    throughput: Throughput = TOKENS) -> Trainer:
     """The Trainer of a ``train FAMILY`` command: a new run, or the ``--resume`` checkpoint's.
 
     A new run calls ``start(train_config) -> (model, data, tokenizer)`` with ``defaults`` and
     the flags applied. A resumed run keeps the checkpoint's model and tokenizer (so the model
     flags ``model_flags`` may not be given), takes its train config with the flags applied, and
-    gets its data from ``resume_data(checkpoint)``. A run that has already taken the steps asked
+    gets its data from ``resume_data(checkpoint)``. ``extra_metrics`` and ``throughput`` go
+    to the Trainer. A run that has already taken the steps asked
     for is refused with the number to ask for instead.
     """
     if not args.resume:
@@ -124,7 +125,7 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
         model, data, tokenizer = start(config)
         return Trainer(model, data, config, out_dir=out, tokenizer=tokenizer, family=family,
                        quiet=args.quiet, metrics_out=args.metrics_out,
-                       extra_metrics=extra_metrics)
+                       extra_metrics=extra_metrics, throughput=throughput)
     given = model_flags_given(args, model_flags)
     if given:
         raise ValueError(f"{', '.join(given)} cannot change when resuming: the model and "
@@ -138,7 +139,7 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
                          f"{ckpt.step} to continue it")
     return Trainer.from_checkpoint(ckpt.path, resume_data(ckpt), config=config, family=family,
                                    out_dir=out, quiet=args.quiet, metrics_out=args.metrics_out,
-                                   extra_metrics=extra_metrics)
+                                   extra_metrics=extra_metrics, throughput=throughput)
 
 
 def finish_training(trainer: Trainer, tokenizer: Any = None) -> dict[str, Any]:
@@ -148,7 +149,8 @@ def finish_training(trainer: Trainer, tokenizer: Any = None) -> dict[str, Any]:
     if trainer.out_dir is not None:
         if tokenizer is not None:
             tokenizer.save(trainer.out_dir / "tokenizer.json")
-        save_loss_curve(trainer.history, trainer.out_dir, f"{trainer.family or 'model'} training")
+        save_loss_curve(trainer.history, trainer.out_dir, f"{trainer.family or 'model'} training",
+                        trainer.family)
     return metrics
 
 

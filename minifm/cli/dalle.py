@@ -32,9 +32,9 @@ from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.dalle import DALLE, DALLEConfig
 from minifm.plots.dalle import plot_caption_grid, save_plots
 from minifm.tasks.clip import pick_best
-from minifm.tasks.dalle import (TRAIN_DEFAULTS, Reranker, check_captions, data_from_checkpoint,
-                                draw, evaluate, format_evaluation, load_dalle, model_config,
-                                score_drawings)
+from minifm.tasks.dalle import (THROUGHPUT, TRAIN_DEFAULTS, Reranker, check_captions,
+                                data_from_checkpoint, draw, evaluate, format_evaluation,
+                                load_dalle, model_config, score_drawings)
 from minifm.tasks.image_tokens import (IMAGE_TOKENIZERS, VQVAE_DEFAULTS, fit_image_tokenizer,
                                        format_tokenizer_report, tokenizer_report)
 from minifm.training.seeds import stream
@@ -99,7 +99,7 @@ def train(args: argparse.Namespace) -> int:
     trainer = start_or_resume(
         args, family="dalle", defaults=TRAIN_DEFAULTS, out=output_dir(args, "out/dalle"),
         model_flags=MODEL_FLAGS, start=start,
-        resume_data=lambda ckpt: data_from_checkpoint(ckpt, world))
+        resume_data=lambda ckpt: data_from_checkpoint(ckpt, world), throughput=THROUGHPUT)
     model, data, out = trainer.model, trainer.data, trainer.out_dir
     report = tokenizer_report(data.image_tokenizer, world)
     if not args.quiet:
@@ -178,7 +178,9 @@ def generate(args: argparse.Namespace) -> int:
     for caption, row in zip(args.caption, titles):
         print(f"{caption!r}: the judge reads " + "; ".join(row))
     if args.out:
-        plot_caption_grid(images, args.caption, titles).savefig(args.out, dpi=100)
+        what = "what the judge reads in each drawing" + (
+            "" if scores is None else " (its CLIP similarity to the caption)")
+        plot_caption_grid(images, args.caption, titles, title=what).savefig(args.out, dpi=100)
         print(f"saved {args.out}")
     return 0
 

@@ -40,11 +40,14 @@ from minifm.models.clip import CLIP, PRESETS, CLIPConfig
 from minifm.tokenizers.word import WordTokenizer, split_words
 from minifm.training.checkpoint import load_checkpoint
 from minifm.training.seeds import stream
-from minifm.training.trainer import TrainConfig
+from minifm.training.trainer import Throughput, TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig(steps=1000, batch_size=64, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                              eval_interval=200, eval_batches=4)
 CHUNK = 256           # images or captions encoded at once at inference
+# CLIP learns from image-caption pairs: its training speed counts them (a batch (images, captions)
+# holds B pairs).
+THROUGHPUT = Throughput("pairs/s", lambda batch: len(batch[0]))
 
 
 def temperature_metric(model: CLIP) -> dict[str, float]:

@@ -49,11 +49,14 @@ from minifm.models.dalle import DALLE, DALLEConfig
 from minifm.tasks.clip import embed_images, embed_texts, load_clip_run, pick_best
 from minifm.tokenizers.word import split_words
 from minifm.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from minifm.training.trainer import TrainConfig
+from minifm.training.trainer import Throughput, TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig(steps=1500, batch_size=32, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                              eval_interval=500, eval_batches=4)
 OLD_IMAGE_TOKENIZER_FILE = "image_tokenizer.npz"   # where minifm kept it before checkpoints did
+# The model reads a caption and then the image's codes: a batch (text (B, Tt), codes (B, P))
+# holds B (Tt + P) tokens, and its training speed counts all of them.
+THROUGHPUT = Throughput("tok/s", lambda batch: int(batch[0].size + batch[1].size))
 
 
 # ---- the model and its checkpoint ----------------------------------------------------------------
