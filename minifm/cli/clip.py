@@ -26,9 +26,10 @@ from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.models.clip import CLIP
 from minifm.plots.clip import save_plots
 from minifm.plots.shapes import show_images
-from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, caption_data, classify, evaluate,
-                               format_evaluation, images_of_classes, is_unseen, label_classes,
-                               load_clip_run, model_config, new_model, temperature_metric)
+from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, caption_data, check_known_words,
+                               classify, evaluate, format_evaluation, images_of_classes,
+                               is_unseen, label_classes, load_clip_run, model_config, new_model,
+                               temperature_metric)
 from minifm.tokenizers.word import WordTokenizer
 from minifm.training.trainer import TrainConfig
 
@@ -104,12 +105,11 @@ def add_zeroshot_arguments(parser: argparse.ArgumentParser) -> None:
 
 def zeroshot(args: argparse.Namespace) -> int:
     """Classify held-out shapes images with a trained CLIP and text labels (zero-shot)."""
+    labels = args.labels if args.labels else class_prompts()
     if args.plot:
         check_output_file(args.plot, "--plot")
-    labels = args.labels if args.labels else class_prompts()
-    if any(not label.strip() for label in labels):
-        raise ValueError("--labels got an empty label")
     model, data = load_clip_run(args.checkpoint)
+    check_known_words(data.tokenizer, labels, "label")
     rng = np.random.default_rng(args.seed)
     classes = label_classes(labels)
     if classes is None:            # free-form labels: images of every combination, no scoring
