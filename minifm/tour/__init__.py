@@ -38,9 +38,9 @@ class Stop:
 # quick with `minifm tour --quick`, full with `minifm tour --only FAMILY` (GPT: lesson 8; CLIP:
 # lesson 10; DALL-E: with the CLIP of the CLIP stop, lesson 11's 439 s less that stop's 45 s).
 STOPS: list[Stop] = [
-    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, (1, 92)),
+    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, (1, 85)),
     Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, (2, 70)),
-    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, (2, 45)),
+    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, (2, 65)),
     Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.stop, (5, 394)),
 ]
 QUICK_NOTICE = ("--quick is a smoke test: toy sizes and a few dozen steps check that every stop "
