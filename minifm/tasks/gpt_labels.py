@@ -30,8 +30,10 @@ from minifm.tasks.gpt import new_model
 from minifm.tokenizers import Tokenizer
 from minifm.training.trainer import TrainConfig, Trainer
 
+# Notebook 8's recipe: AdamW (betas 0.9, 0.999) at 3e-4, 20 warmup steps, cosine to 3e-5.
 LABEL_FINETUNE_DEFAULTS = TrainConfig(steps=800, batch_size=32, lr=3e-4, min_lr=3e-5,
-                                      warmup_steps=20, eval_interval=200, eval_batches=4)
+                                      warmup_steps=20, betas=(0.9, 0.999), eval_interval=200,
+                                      eval_batches=4)
 N_LABELLED, N_HELD_OUT = 4000, 400      # agreement sentences to learn from / to judge on
 TASKS = ("agreement",)
 
