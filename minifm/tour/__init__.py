@@ -1,6 +1,6 @@
 """A guided tour: train tiny foundation models on built-in data and watch them learn.
 
-    python -m minifm tour                    every stop: about 15 min on a 2-core CPU
+    python -m minifm tour                    every stop: about 10 min on a 2-core CPU
     python -m minifm tour --only gpt         one family
     python -m minifm tour --quick            a smoke test at toy sizes, seconds (the tests run
                                              it): every stop runs, but nothing has time to learn
