@@ -125,11 +125,14 @@ def train(args: argparse.Namespace) -> int:
 
 # ---- minifm generate -----------------------------------------------------------------------------
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="DIR", help="a folder from `train dalle`")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a folder from `train dalle` (or its checkpoint.npz)")
     parser.add_argument("--caption", action="append", required=True, metavar="TEXT",
                         help='what to draw, e.g. "a red circle" (repeatable: one row each)')
     parser.add_argument("--samples", type=integer(1), default=8, help="images per caption")
-    parser.add_argument("--out", metavar="PNG", help="save the captions x samples grid here")
+    parser.add_argument("--out", metavar="PATH",
+                        help="save the captions x samples grid here (a .png; its folder is "
+                             "created)")
     parser.add_argument("--temperature", type=real(0), default=1.0,
                         help="0 = greedy; < 1 sharper, > 1 flatter")
     parser.add_argument("--top-k", type=integer(1),

@@ -195,7 +195,7 @@ def _finetune_on_labels(args: argparse.Namespace) -> int:
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a folder from `train gpt` (or its checkpoint.npz)")
-    parser.add_argument("--prompt", help="text to continue (default: a newline)")
+    parser.add_argument("--prompt", metavar="TEXT", help="text to continue (default: a newline)")
     parser.add_argument("--max-new-tokens", type=integer(0), default=200,
                         help="tokens to generate")
     parser.add_argument("--temperature", type=real(0), default=1.0,
