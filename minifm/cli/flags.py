@@ -61,7 +61,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in help_text:
+        no_default = any(action.default is d for d in (None, False, argparse.SUPPRESS))
+        if no_default or "default" in help_text:          # (0 is a default; False is not)
             return help_text
         return super()._get_help_string(action)
 

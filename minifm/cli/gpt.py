@@ -138,7 +138,9 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def finetune(args: argparse.Namespace) -> int:
-    """Fine-tune a trained GPT on a second dataset (same tokenizer, fresh optimizer)."""
+    """Fine-tune a trained GPT on new text, or on labelled sentences (--task).
+
+    Same tokenizer, fresh optimizer; with --task the loss is on the label only."""
     if args.resume:
         raise ValueError("finetune starts from CHECKPOINT; to continue a fine-tuning run use "
                          "`minifm train gpt --resume DIR` with the same --data/--corpus")

@@ -68,7 +68,8 @@ def test_types_parse_and_bound():
                         "--lr X", "(default: 0.003)", "--digits N", "(default: 2)"]),
     (["train", "dalle"], ["--steps N", "(default: 1500)", "--batch-size N", "(default: 32)"]),
     (["finetune"], ["(default: 200)", "--task {agreement}"]),
-    (["sample"], ["--temperature X", "(default: 1.0)", "--max-new-tokens N", "(default: 200)"]),
+    (["sample"], ["--temperature X", "(default: 1.0)", "--max-new-tokens N", "(default: 200)",
+                  "seed of the sampling generator (default: 0)"]),
     (["tour"], ["--out DIR", "(default: tour_out)", "smoke test"]),
 ])
 def test_help_shows_defaults_and_n_x_metavars(argv, expected, capsys):
