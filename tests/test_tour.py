@@ -1,10 +1,14 @@
 """``minifm tour --quick`` (minifm/tour/__init__.py): every stop runs in seconds and writes its
 loss plot; ``--only`` picks stops. Each stop's own test is in tests/tour/."""
 
+import dataclasses
+import re
+
 import pytest
 
 from minifm.cli.main import main
-from minifm.tour import STOPS, take_tour
+from minifm.tour import QUICK_NOTICE, STOPS, take_tour
+from minifm.training.trainer import format_seconds
 
 
 def test_tour_quick_runs_every_stop_from_the_command_line(tmp_path, capsys):
@@ -13,6 +17,10 @@ def test_tour_quick_runs_every_stop_from_the_command_line(tmp_path, capsys):
     for stop in STOPS:
         assert stop.title in out
         assert (tmp_path / stop.family / "loss.png").is_file()
+    assert out.startswith(QUICK_NOTICE) and out.rstrip().endswith(QUICK_NOTICE)
+    assert "smoke test" in QUICK_NOTICE and "no time to learn" in QUICK_NOTICE
+    assert out.count("on a 2-core CPU)") == len(STOPS)          # each stop: what it will take
+    assert len(re.findall(r"\((gpt|bert|clip|dalle) stop took \d+ s; files in ", out)) == 4
 
 
 def test_tour_only_selects_a_family_and_rejects_unknown_ones(tmp_path, capsys):
@@ -22,3 +30,14 @@ def test_tour_only_selects_a_family_and_rejects_unknown_ones(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no tour stop rnn"):
         take_tour(tmp_path, quick=True, only=["rnn"])
+
+
+def test_a_full_tour_announces_its_length(tmp_path, capsys, monkeypatch):
+    """Without --quick the tour first says how long it will take (the stops' measured times)."""
+    monkeypatch.setattr("minifm.tour.STOPS", [dataclasses.replace(s, run=lambda d, q: {})
+                                              for s in STOPS])         # no training here
+    take_tour(tmp_path, only=["gpt", "clip"])
+    out = capsys.readouterr().out
+    total = sum(s.seconds[1] for s in STOPS if s.family in ("gpt", "clip"))
+    assert out.startswith(f"The tour: 2 stop(s), about {format_seconds(total)} on a 2-core CPU")
+    assert "progress line at least every 15 s" in out and QUICK_NOTICE not in out

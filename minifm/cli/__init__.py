@@ -13,13 +13,16 @@
                                   --metrics-out, --resume, ...) come from ``common``
     train(args) -> int            run ``minifm train FAMILY``, using ``common.start_or_resume``
                                   and ``common.finish_training``
+    TRAIN_DEFAULTS                the family's TrainConfig (its defaults show in --help)
     COMMANDS                      {name: (add_arguments(parser), run(args) -> int)}: top-level
                                   commands such as ``sample`` or ``zeroshot``; the help line is
                                   the first line of ``run``'s docstring
 
 and its module docstring's first line is the help line of ``train FAMILY``. The work itself
 (training data, evaluation, generation) is done by ``minifm.tasks``; the pictures by
-``minifm.plots``. Bad input is reported by raising ``FileNotFoundError`` or ``ValueError``:
+``minifm.plots``. Numeric flags are typed with ``minifm.cli.flags`` (range checks in the flag's
+terms while parsing), and output paths are checked before any work (``minifm.cli.outputs``). Bad
+input is reported by raising ``FileNotFoundError`` or ``ValueError``:
 ``main`` turns those into one ``minifm: error: ...`` line and exit code 2. Nothing but
 ``minifm.__main__`` imports this package.
 """

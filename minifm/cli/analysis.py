@@ -23,6 +23,8 @@ import numpy as np
 from minifm.analysis.heads import attention_maps
 from minifm.analysis.logit_lens import lens_probabilities, logit_lens
 from minifm.data.occupations import OCCUPATIONS
+from minifm.cli.flags import integer
+from minifm.cli.outputs import check_output_dir
 from minifm.plots.analysis import (plot_ablation, plot_attention, plot_logit_lens, plot_probes,
                                    plot_scaling, plot_skew)
 from minifm.pretrained import load_bert, minilm_path
@@ -41,7 +43,6 @@ def _add_size_and_out(parser: argparse.ArgumentParser, default_out: str) -> None
 
 
 def _save(out: Path, figures: dict[str, Any], numbers: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=100)
     (out / "numbers.json").write_text(json.dumps(numbers, indent=1) + "\n")
@@ -55,6 +56,7 @@ def _law(law: Any) -> dict[str, float] | None:
 # ---- minifm scaling -----------------------------------------------------------------------------
 def scaling_run(args: argparse.Namespace) -> int:
     """Train a grid of tiny GPTs and fit L(N), L(D) and the compute-efficient frontier."""
+    out = check_output_dir(args.out, "--out")          # before any work
     result = scaling.run_scaling(scaling.GRIDS[args.size], quiet=False)
     for name, law in (("L(N)", result.fit_n), ("L(D)", result.fit_d),
                       ("L(compute) on the frontier", result.fit_frontier)):
@@ -67,7 +69,7 @@ def scaling_run(args: argparse.Namespace) -> int:
     exponent = result.optimal_size_exponent()
     print(f"N_opt ~ compute^a on the frontier: a = "
           f"{'n/a' if exponent is None else f'{exponent:.2f}'}; {result.seconds:.0f} s in all")
-    _save(Path(args.out), {"scaling.png": plot_scaling(result)},
+    _save(out, {"scaling.png": plot_scaling(result)},
           {"sizes": sizes, "steps": result.grid.steps, "params": result.params.tolist(),
            "tokens": result.tokens.tolist(), "compute": result.compute.tolist(),
            "loss": result.loss.tolist(), "fit_n": _law(result.fit_n),
@@ -86,8 +88,10 @@ def add_bias_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def bias_run(args: argparse.Namespace) -> int:
-    """Measure the he/she skew a GPT and a BERT learn from 80/20 text, before and after
-    fine-tuning on balanced text; and WEAT on MiniLM's embeddings."""
+    """Measure the he/she skew a GPT and a BERT learn from 80/20 text, and after balancing.
+
+    Also WEAT on MiniLM's embeddings."""
+    out = check_output_dir(args.out, "--out")          # before any work
     report = bias.measure_bias(bias.SETTINGS[args.size])
     print(f"share of 'she'   {'data':>6} {'GPT':>6} {'BERT':>6}   after balanced fine-tuning:"
           f" {'data':>6} {'GPT':>6} {'BERT':>6}")
@@ -109,13 +113,14 @@ def bias_run(args: argparse.Namespace) -> int:
                       f"(exact, {r.n_partitions} partitions)")
                 numbers["weat"][name] = {"effect_size": r.effect_size, "p_value": r.p_value,
                                          "statistic": r.statistic}
-    _save(Path(args.out), {"skew.png": plot_skew(report)}, numbers)
+    _save(out, {"skew.png": plot_skew(report)}, numbers)
     return 0
 
 
 # ---- minifm probe -------------------------------------------------------------------------------
 def probe_run(args: argparse.Namespace) -> int:
     """Pre-train a BERT on the grammar corpus and probe every layer (with control tasks)."""
+    out = check_output_dir(args.out, "--out")          # before any work
     setting = probes.SETTINGS[args.size]
     model, tokenizer = probes.pretrain_grammar_bert(setting)
     reports = probes.probe_grammar_bert(model, tokenizer, setting)
@@ -125,7 +130,7 @@ def probe_run(args: argparse.Namespace) -> int:
             where = "embeddings" if layer == 0 else f"block {layer - 1}"
             print(f"  {where:<11} task {r.task_accuracy:.3f}  control {r.control_accuracy:.3f}"
                   f"  selectivity {r.selectivity:+.3f}")
-    _save(Path(args.out), {"probes.png": plot_probes(reports)},
+    _save(out, {"probes.png": plot_probes(reports)},
           {name: [{"task": r.task_accuracy, "control": r.control_accuracy} for r in rs]
            for name, rs in reports.items()})
     return 0
@@ -135,7 +140,7 @@ def probe_run(args: argparse.Namespace) -> int:
 def add_heads_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN",
                         help="a `minifm train gpt --corpus grammar` folder or checkpoint.npz")
-    parser.add_argument("--pairs", type=int, default=1000,
+    parser.add_argument("--pairs", type=integer(1), default=1000,
                         help="minimal pairs of each kind for the agreement accuracy (1000)")
     parser.add_argument("--sentence", default=HEADS_SENTENCE,
                         help=f"the text whose attention and logit lens are drawn "
@@ -146,13 +151,12 @@ def add_heads_arguments(parser: argparse.ArgumentParser) -> None:
 
 def heads_run(args: argparse.Namespace) -> int:
     """Attention maps, single-head ablations and the logit lens of a grammar GPT."""
-    if args.pairs < 1:
-        raise ValueError(f"--pairs must be >= 1, got {args.pairs}")
     model, tokenizer = load_pretrained(args.run_dir)
     ids = np.array([tokenizer.encode(args.sentence)], dtype=np.int64)
     if ids.shape[1] < 2:
         raise ValueError(f"--sentence needs at least two tokens (inputs and a next token), got "
                          f"{args.sentence!r}")
+    out = check_output_dir(args.out, "--out")          # before the long work
     report = agreement_heads(model, tokenizer, n_pairs=args.pairs)
     print(f"agreement accuracy {report.accuracy:.3f} (attractors {report.attractor_accuracy:.3f},"
           f" chance 0.5); held-out loss {report.loss:.3f}")
@@ -165,7 +169,7 @@ def heads_run(args: argparse.Namespace) -> int:
     lens = logit_lens(model, ids[:, :-1])                                 # (L + 1, 1, T, V)
     probs = lens_probabilities(lens, ids[:, 1:])[:, 0]                    # (L + 1, T)
     top = [[tokenizer.decode([i]) for i in row] for row in lens[:, 0].argmax(-1)]
-    _save(Path(args.out),
+    _save(out,
           {"attention.png": plot_attention(maps, tokens),
            "ablation.png": plot_ablation(report.attractor_drops, "attractor agreement accuracy"),
            "loss_rise.png": plot_ablation(report.loss_rise, "held-out loss", change="rise"),

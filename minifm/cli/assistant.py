@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from minifm.cli.flags import integer
 from minifm.cli.common import (add_common_train_arguments, finish_training, output_dir,
                                print_run_summary, start_or_resume, train_config_from_args)
 from minifm.data.assistant import world_tokenizer
@@ -41,9 +42,9 @@ FILES = ("checkpoint.npz", "tokenizer.json", "loss.png", "metrics.json")
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The model size of ``minifm train assistant`` (the data is the world's own text)."""
     g = parser.add_argument_group("model (default: 3 layers, 4 heads, width 96, context 48)")
-    g.add_argument("--n-layer", type=int, help="transformer blocks")
-    g.add_argument("--n-head", type=int, help="attention heads")
-    g.add_argument("--n-embd", type=int, help="model width")
+    g.add_argument("--n-layer", type=integer(1), help="transformer blocks")
+    g.add_argument("--n-head", type=integer(1), help="attention heads")
+    g.add_argument("--n-embd", type=integer(1), help="model width")
 
 
 def train(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def add_sft_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the base model: a folder from `train assistant` or its .npz file")
     parser.add_argument("--scratch", action="store_true",
                         help="train a fresh model of RUN's size instead (the baseline)")
-    parser.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK,
+    parser.add_argument("--eval-per-task", type=integer(1), default=EVAL_PER_TASK,
                         help=f"judged prompts per task and split (default {EVAL_PER_TASK})")
     add_common_train_arguments(parser)
 
@@ -114,12 +115,12 @@ def sft(args: argparse.Namespace) -> int:
 # ---- minifm reward ------------------------------------------------------------------------------
 def add_reward_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", metavar="RUN", help="the SFT model: a folder from `sft`")
-    parser.add_argument("--prompts-per-task", type=int, default=REWARD_PROMPTS_PER_TASK,
+    parser.add_argument("--prompts-per-task", type=integer(1), default=REWARD_PROMPTS_PER_TASK,
                         help=f"SFT training prompts per task to sample answers for (default "
                              f"{REWARD_PROMPTS_PER_TASK})")
-    parser.add_argument("--samples", type=int, default=SAMPLES_PER_PROMPT,
+    parser.add_argument("--samples", type=integer(1), default=SAMPLES_PER_PROMPT,
                         help=f"answers sampled per prompt (default {SAMPLES_PER_PROMPT})")
-    parser.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK,
+    parser.add_argument("--eval-per-task", type=integer(1), default=EVAL_PER_TASK,
                         help=f"seen and held-out prompts per task whose pairs are measured "
                              f"(default {EVAL_PER_TASK})")
     add_common_train_arguments(parser)

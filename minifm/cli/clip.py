@@ -19,14 +19,17 @@ import json
 import numpy as np
 
 from minifm.cli.common import finish_training, output_dir, print_run_summary, start_or_resume
+from minifm.cli.flags import integer, real
+from minifm.cli.outputs import check_output_file
 from minifm.data.shapes import COLOURS, SHAPES, class_prompts
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.models.clip import CLIP
 from minifm.plots.clip import save_plots
 from minifm.plots.shapes import show_images
-from minifm.tasks.clip import (TRAIN_DEFAULTS, caption_data, classify, evaluate,
-                               format_evaluation, images_of_classes, is_unseen, label_classes,
-                               load_clip_run, model_config, new_model, temperature_metric)
+from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, caption_data, check_known_words,
+                               classify, evaluate, format_evaluation, images_of_classes,
+                               is_unseen, label_classes, load_clip_run, model_config, new_model,
+                               temperature_metric)
 from minifm.tokenizers.word import WordTokenizer
 from minifm.training.trainer import TrainConfig
 
@@ -38,29 +41,27 @@ MODEL_FLAGS = ("patch_size", "vision_width", "vision_layers", "vision_heads", "i
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The CLIP flags of ``minifm train clip`` (data and model size)."""
     g = parser.add_argument_group("data (the shapes world)")
-    g.add_argument("--image-size", type=int, help="image side in pixels (default 16)")
-    g.add_argument("--eval-images", type=int, default=600,
-                   help="images per split for the final zero-shot evaluation (default 600)")
+    g.add_argument("--image-size", type=integer(1), help="image side in pixels (default: 16)")
+    g.add_argument("--eval-images", type=integer(1), default=600,
+                   help="images per split for the final zero-shot evaluation")
     g = parser.add_argument_group("model (a preset, then any override)")
     g.add_argument("--preset", choices=["classroom"], default="classroom",
                    help="model size (default classroom: 2 + 2 layers, width 64, 4 heads)")
-    g.add_argument("--patch-size", type=int, help="side of a ViT patch in pixels")
+    g.add_argument("--patch-size", type=integer(1), help="side of a ViT patch in pixels")
     for tower in ("vision", "text"):
-        g.add_argument(f"--{tower}-width", type=int, help=f"width of the {tower} tower")
-        g.add_argument(f"--{tower}-layers", type=int, help=f"blocks of the {tower} tower")
-        g.add_argument(f"--{tower}-heads", type=int, help=f"attention heads of the {tower} tower")
+        g.add_argument(f"--{tower}-width", type=integer(1), help=f"width of the {tower} tower")
+        g.add_argument(f"--{tower}-layers", type=integer(1), help=f"blocks of the {tower} tower")
+        g.add_argument(f"--{tower}-heads", type=integer(1),
+                       help=f"attention heads of the {tower} tower")
     g.add_argument("--image-pool", choices=["cls", "mean"], help="class token or mean of patches")
     g.add_argument("--text-pool", choices=["eot", "mean"],
                    help="end-of-text token or mean of tokens")
-    g.add_argument("--embed-dim", type=int, help="width of the joint embedding space")
-    g.add_argument("--dropout", type=float, help="dropout probability")
+    g.add_argument("--embed-dim", type=integer(1), help="width of the joint embedding space")
+    g.add_argument("--dropout", type=real(0, 1, high_open=True), help="dropout probability")
 
 
 def train(args: argparse.Namespace) -> int:
     """``minifm train clip``: train from scratch, or continue with ``--resume``."""
-    if args.eval_images < 1:
-        raise ValueError(f"--eval-images must be >= 1, got {args.eval_images}")
-
     def start(train_config: TrainConfig) -> tuple[CLIP, ShapesCaptionData, WordTokenizer]:
         data = caption_data(args.image_size or 16)
         config = model_config(args.preset, data, **{k: getattr(args, k) for k in MODEL_FLAGS})
@@ -71,7 +72,7 @@ def train(args: argparse.Namespace) -> int:
         model_flags=MODEL_FLAGS + ("image_size",), start=start,
         resume_data=lambda ckpt: caption_data(ckpt.model_config["image_size"],
                                               ckpt.build_tokenizer()),
-        extra_metrics=temperature_metric)
+        extra_metrics=temperature_metric, throughput=THROUGHPUT)
     model, data, out = trainer.model, trainer.data, trainer.out_dir
     if not args.quiet:
         print(f"training a CLIP of {model.num_parameters():,} parameters "
@@ -96,20 +97,19 @@ def add_zeroshot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", nargs="+", metavar="TEXT",
                         help='candidate captions, e.g. "a red circle" "a blue square" '
                              "(default: the 36 class prompts)")
-    parser.add_argument("--n-images", type=int, default=12,
-                        help="held-out images to classify (default 12)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the image sampler")
+    parser.add_argument("--n-images", type=integer(1), default=12,
+                        help="held-out images to classify")
+    parser.add_argument("--seed", type=integer(), default=0, help="seed of the image sampler")
     parser.add_argument("--plot", metavar="PATH", help="also save the images with predictions")
 
 
 def zeroshot(args: argparse.Namespace) -> int:
     """Classify held-out shapes images with a trained CLIP and text labels (zero-shot)."""
-    if args.n_images < 1:
-        raise ValueError(f"--n-images must be >= 1, got {args.n_images}")
     labels = args.labels if args.labels else class_prompts()
-    if any(not label.strip() for label in labels):
-        raise ValueError("--labels got an empty label")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
     model, data = load_clip_run(args.checkpoint)
+    check_known_words(data.tokenizer, labels, "label")
     rng = np.random.default_rng(args.seed)
     classes = label_classes(labels)
     if classes is None:            # free-form labels: images of every combination, no scoring
@@ -135,7 +135,9 @@ def zeroshot(args: argparse.Namespace) -> int:
     else:
         print("(the labels do not each name one colour and one shape, so there is no score)")
     if args.plot:
-        show_images(images, [labels[p] for p in predicted]).savefig(args.plot, dpi=100)
+        show_images(images, [labels[p] for p in predicted],
+                    suptitle="zero-shot: the label CLIP gives each held-out image"
+                    ).savefig(args.plot, dpi=100)
         print(f"saved {args.plot}")
     return 0
 

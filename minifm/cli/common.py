@@ -5,35 +5,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from minifm.cli.flags import integer, real
+from minifm.cli.outputs import check_output_dir, check_output_file
 from minifm.nn.module import Module
 from minifm.plots.training import save_loss_curve
 from minifm.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path
-from minifm.training.trainer import TrainConfig, Trainer
+from minifm.training.trainer import TOKENS, Throughput, TrainConfig, Trainer
 
 # The training flags: each --flag-name sets the TrainConfig field flag_name (unless left out).
 TRAIN_FLAGS = (
-    ("steps", int, "optimizer steps in the whole run"),
-    ("batch_size", int, "examples per step"),
-    ("lr", float, "peak learning rate (the min lr keeps its ratio to it)"),
-    ("min_lr", float, "learning rate at the end of the cosine decay"),
-    ("warmup_steps", int, "linear warmup steps"),
-    ("weight_decay", float, "AdamW weight decay of the weight matrices"),
-    ("grad_clip", float, "cap on the global gradient norm (0: no clipping)"),
-    ("eval_interval", int, "validate and checkpoint every N steps"),
-    ("eval_batches", int, "batches per validation"),
-    ("seed", int, "seed for initialisation and batch sampling"),
+    ("steps", integer(1), "optimizer steps in the whole run"),
+    ("batch_size", integer(1), "examples per step"),
+    ("lr", real(0, low_open=True), "peak learning rate (the min lr keeps its ratio to it)"),
+    ("min_lr", real(0), "learning rate at the end of the cosine decay"),
+    ("warmup_steps", integer(0), "linear warmup steps"),
+    ("weight_decay", real(0), "AdamW weight decay of the weight matrices"),
+    ("grad_clip", real(0), "cap on the global gradient norm (0: no clipping)"),
+    ("eval_interval", integer(1), "validate and checkpoint every N steps"),
+    ("eval_batches", integer(1), "batches per validation"),
+    ("seed", integer(), "seed for initialisation and batch sampling"),
 )
 
 
-def add_common_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags every ``train FAMILY`` command shares (all default to the family's config)."""
-    g = parser.add_argument_group("training (defaults come from the family)")
+def add_common_train_arguments(parser: argparse.ArgumentParser,
+                               defaults: TrainConfig | None = None) -> None:
+    """The flags every training command shares. Each defaults to the field of ``defaults``
+    (the family's TrainConfig; ``TrainConfig()`` if None), which ``--help`` shows."""
+    defaults = defaults if defaults is not None else TrainConfig()
+    g = parser.add_argument_group("training")
     for name, type_, help_text in TRAIN_FLAGS:
-        g.add_argument("--" + name.replace("_", "-"), type=type_, help=help_text,
-                       metavar="N" if type_ is int else "X")
+        default = getattr(defaults, name)
+        if name == "grad_clip" and default is None:
+            default = 0
+        g.add_argument("--" + name.replace("_", "-"), type=type_,
+                       help=f"{help_text} (default: {default:g})")
     g = parser.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="folder for checkpoint.npz, loss.png, metrics.json")
     g.add_argument("--metrics-out", metavar="PATH", help="also write the metrics JSON here")
@@ -49,20 +58,25 @@ def add_model_size_arguments(parser: argparse.ArgumentParser, presets: Sequence[
     family's own overrides."""
     g = parser.add_argument_group("model (a preset, then any override)")
     g.add_argument("--preset", choices=sorted(presets), default="classroom", help=preset_help)
-    g.add_argument("--n-layer", type=int, help="transformer blocks")
-    g.add_argument("--n-head", type=int, help="attention heads")
-    g.add_argument("--n-embd", type=int, help="model width")
+    g.add_argument("--n-layer", type=integer(1), help="transformer blocks")
+    g.add_argument("--n-head", type=integer(1), help="attention heads")
+    g.add_argument("--n-embd", type=integer(1), help="model width")
     return g
 
 
 def output_dir(args: argparse.Namespace, fallback: str) -> Path:
     """Where a training command writes: ``--out``, else the folder of the ``--resume``
-    checkpoint, else ``fallback``."""
+    checkpoint, else ``fallback``. The folder is created and proved writable now, and so is
+    the folder of ``--metrics-out`` (if given), so a bad path fails before the first step."""
     if args.out:
-        return Path(args.out)
-    if getattr(args, "resume", None):
-        return resolve_checkpoint_path(args.resume).parent
-    return Path(fallback)
+        out = check_output_dir(args.out, "--out")
+    elif getattr(args, "resume", None):
+        out = check_output_dir(resolve_checkpoint_path(args.resume).parent, "--resume")
+    else:
+        out = check_output_dir(fallback, "the output folder")
+    if getattr(args, "metrics_out", None):
+        check_output_file(args.metrics_out, "--metrics-out")
+    return out
 
 
 def train_config_from_args(args: argparse.Namespace,
@@ -79,7 +93,11 @@ def train_config_from_args(args: argparse.Namespace,
         changes["min_lr"] = base.min_lr * changes["lr"] / base.lr
     if changes.get("grad_clip") == 0:
         changes["grad_clip"] = None
-    return dataclasses.replace(base, **changes)
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as e:         # e.g. --min-lr above --lr: say it in flag terms
+        raise ValueError(re.sub(r"TrainConfig\.(\w+)",
+                                lambda m: "--" + m.group(1).replace("_", "-"), str(e))) from e
 
 
 def model_flags_given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
@@ -91,14 +109,15 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
                     out: Path, model_flags: Sequence[str],
                     start: Callable[[TrainConfig], tuple[Module, Any, Any]],
                     resume_data: Callable[[Checkpoint], Any],
-                    extra_metrics: Callable[[Module], dict[str, float]] | None = None
-                    ) -> Trainer:
+                    extra_metrics: Callable[[Module], dict[str, float]] | None = None,
+                    throughput: Throughput = TOKENS) -> Trainer:
     """The Trainer of a ``train FAMILY`` command: a new run, or the ``--resume`` checkpoint's.
 
     A new run calls ``start(train_config) -> (model, data, tokenizer)`` with ``defaults`` and
     the flags applied. A resumed run keeps the checkpoint's model and tokenizer (so the model
     flags ``model_flags`` may not be given), takes its train config with the flags applied, and
-    gets its data from ``resume_data(checkpoint)``. A run that has already taken the steps asked
+    gets its data from ``resume_data(checkpoint)``. ``extra_metrics`` and ``throughput`` go
+    to the Trainer. A run that has already taken the steps asked
     for is refused with the number to ask for instead.
     """
     if not args.resume:
@@ -106,7 +125,7 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
         model, data, tokenizer = start(config)
         return Trainer(model, data, config, out_dir=out, tokenizer=tokenizer, family=family,
                        quiet=args.quiet, metrics_out=args.metrics_out,
-                       extra_metrics=extra_metrics)
+                       extra_metrics=extra_metrics, throughput=throughput)
     given = model_flags_given(args, model_flags)
     if given:
         raise ValueError(f"{', '.join(given)} cannot change when resuming: the model and "
@@ -120,7 +139,7 @@ def start_or_resume(args: argparse.Namespace, *, family: str, defaults: TrainCon
                          f"{ckpt.step} to continue it")
     return Trainer.from_checkpoint(ckpt.path, resume_data(ckpt), config=config, family=family,
                                    out_dir=out, quiet=args.quiet, metrics_out=args.metrics_out,
-                                   extra_metrics=extra_metrics)
+                                   extra_metrics=extra_metrics, throughput=throughput)
 
 
 def finish_training(trainer: Trainer, tokenizer: Any = None) -> dict[str, Any]:
@@ -130,7 +149,8 @@ def finish_training(trainer: Trainer, tokenizer: Any = None) -> dict[str, Any]:
     if trainer.out_dir is not None:
         if tokenizer is not None:
             tokenizer.save(trainer.out_dir / "tokenizer.json")
-        save_loss_curve(trainer.history, trainer.out_dir, f"{trainer.family or 'model'} training")
+        save_loss_curve(trainer.history, trainer.out_dir, f"{trainer.family or 'model'} training",
+                        trainer.family)
     return metrics
 
 

@@ -25,14 +25,16 @@ import time
 import numpy as np
 
 from minifm.cli.common import finish_training, output_dir, print_run_summary, start_or_resume
+from minifm.cli.flags import integer, real
+from minifm.cli.outputs import check_output_file
 from minifm.data.shapes import COLOURS, SHAPES, ShapesWorld
 from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.dalle import DALLE, DALLEConfig
 from minifm.plots.dalle import plot_caption_grid, save_plots
 from minifm.tasks.clip import pick_best
-from minifm.tasks.dalle import (TRAIN_DEFAULTS, Reranker, check_captions, data_from_checkpoint,
-                                draw, evaluate, format_evaluation, load_dalle, model_config,
-                                score_drawings)
+from minifm.tasks.dalle import (THROUGHPUT, TRAIN_DEFAULTS, Reranker, check_captions,
+                                data_from_checkpoint, draw, evaluate, format_evaluation,
+                                load_dalle, model_config, score_drawings)
 from minifm.tasks.image_tokens import (IMAGE_TOKENIZERS, VQVAE_DEFAULTS, fit_image_tokenizer,
                                        format_tokenizer_report, tokenizer_report)
 from minifm.training.seeds import stream
@@ -45,49 +47,38 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``minifm train dalle`` (image tokenizer, model size, evaluation)."""
     g = parser.add_argument_group("image tokenizer")
     g.add_argument("--image-tokenizer", choices=IMAGE_TOKENIZERS, default="kmeans",
-                   help="k-means over patches, or a VQ-VAE (default kmeans)")
-    g.add_argument("--codebook-size", type=int, metavar="N", default=128,
-                   help="image codes (default 128)")
-    g.add_argument("--patch-size", type=int, metavar="N", default=2,
-                   help="patch side in pixels: a 16 x 16 image becomes (16 / p)^2 tokens "
-                        "(default 2)")
-    g.add_argument("--tokenizer-images", type=int, metavar="N", default=2000,
-                   help="training images the tokenizer is fitted on (default 2000)")
-    g.add_argument("--vqvae-steps", type=int, metavar="N", default=VQVAE_DEFAULTS.steps,
-                   help=f"VQ-VAE training steps (default {VQVAE_DEFAULTS.steps})")
+                   help="k-means over patches, or a VQ-VAE")
+    g.add_argument("--codebook-size", type=integer(1), default=128, help="image codes")
+    g.add_argument("--patch-size", type=integer(1), default=2,
+                   help="patch side in pixels: a 16 x 16 image becomes (16 / p)^2 tokens")
+    g.add_argument("--tokenizer-images", type=integer(1), default=2000,
+                   help="training images the tokenizer is fitted on")
+    g.add_argument("--vqvae-steps", type=integer(1), default=VQVAE_DEFAULTS.steps,
+                   help="VQ-VAE training steps")
     g = parser.add_argument_group("model")
     defaults = DALLEConfig()
-    g.add_argument("--n-layer", type=int, metavar="N",
-                   help=f"transformer blocks (default {defaults.n_layer})")
-    g.add_argument("--n-head", type=int, metavar="N",
-                   help=f"attention heads (default {defaults.n_head})")
-    g.add_argument("--n-embd", type=int, metavar="N",
-                   help=f"model width (default {defaults.n_embd})")
-    g.add_argument("--dropout", type=float, metavar="X", help="dropout probability (default 0)")
-    g.add_argument("--text-loss-weight", type=float, metavar="X",
-                   help=f"weight of the caption's next-word loss (default "
+    g.add_argument("--n-layer", type=integer(1),
+                   help=f"transformer blocks (default: {defaults.n_layer})")
+    g.add_argument("--n-head", type=integer(1),
+                   help=f"attention heads (default: {defaults.n_head})")
+    g.add_argument("--n-embd", type=integer(1), help=f"model width (default: {defaults.n_embd})")
+    g.add_argument("--dropout", type=real(0, 1, high_open=True),
+                   help="dropout probability (default: 0)")
+    g.add_argument("--text-loss-weight", type=real(0),
+                   help=f"weight of the caption's next-word loss (default: "
                         f"{defaults.text_loss_weight:.3f})")
     g = parser.add_argument_group("evaluation")
     g.add_argument("--clip", metavar="CLIP_DIR",
                    help="a `train clip` folder: rerank samples by CLIP similarity in the "
                         "evaluation")
-    g.add_argument("--eval-samples", type=int, metavar="N", default=10,
-                   help="picks per prompt in the evaluation (default 10)")
-    g.add_argument("--candidates", type=int, metavar="N", default=8,
-                   help="samples per pick; with --clip the CLIP-best one counts (default 8)")
-
-
-def _check_counts(**counts: int) -> None:
-    for name, value in counts.items():
-        if value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    g.add_argument("--eval-samples", type=integer(1), default=10,
+                   help="picks per prompt in the evaluation")
+    g.add_argument("--candidates", type=integer(1), default=8,
+                   help="samples per pick; with --clip the CLIP-best one counts")
 
 
 def train(args: argparse.Namespace) -> int:
     """``minifm train dalle``: fit the image tokenizer, train the transformer, measure."""
-    _check_counts(eval_samples=args.eval_samples, candidates=args.candidates,
-                  codebook_size=args.codebook_size, tokenizer_images=args.tokenizer_images,
-                  vqvae_steps=args.vqvae_steps)
     reranker = Reranker.load(args.clip) if args.clip else None
     world = ShapesWorld()
 
@@ -108,7 +99,7 @@ def train(args: argparse.Namespace) -> int:
     trainer = start_or_resume(
         args, family="dalle", defaults=TRAIN_DEFAULTS, out=output_dir(args, "out/dalle"),
         model_flags=MODEL_FLAGS, start=start,
-        resume_data=lambda ckpt: data_from_checkpoint(ckpt, world))
+        resume_data=lambda ckpt: data_from_checkpoint(ckpt, world), throughput=THROUGHPUT)
     model, data, out = trainer.model, trainer.data, trainer.out_dir
     report = tokenizer_report(data.image_tokenizer, world)
     if not args.quiet:
@@ -134,23 +125,25 @@ def train(args: argparse.Namespace) -> int:
 
 # ---- minifm generate -----------------------------------------------------------------------------
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="DIR", help="a folder from `train dalle`")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a folder from `train dalle` (or its checkpoint.npz)")
     parser.add_argument("--caption", action="append", required=True, metavar="TEXT",
                         help='what to draw, e.g. "a red circle" (repeatable: one row each)')
-    parser.add_argument("--samples", type=int, metavar="N", default=8,
-                        help="images per caption (default 8)")
-    parser.add_argument("--out", metavar="PNG", help="save the captions x samples grid here")
-    parser.add_argument("--temperature", type=float, metavar="X", default=1.0,
-                        help="0 = greedy; < 1 sharper, > 1 flatter (default 1)")
-    parser.add_argument("--top-k", type=int, metavar="N",
+    parser.add_argument("--samples", type=integer(1), default=8, help="images per caption")
+    parser.add_argument("--out", metavar="PATH",
+                        help="save the captions x samples grid here (a .png; its folder is "
+                             "created)")
+    parser.add_argument("--temperature", type=real(0), default=1.0,
+                        help="0 = greedy; < 1 sharper, > 1 flatter")
+    parser.add_argument("--top-k", type=integer(1),
                         help="sample only from the k most likely codes")
-    parser.add_argument("--top-p", type=float, metavar="X",
+    parser.add_argument("--top-p", type=real(0, 1, low_open=True),
                         help="sample only from the smallest set of codes with probability >= p")
     parser.add_argument("--clip", metavar="CLIP_DIR",
                         help="a `train clip` folder: rerank by CLIP similarity to the caption")
-    parser.add_argument("--candidates", type=int, metavar="N", default=1,
+    parser.add_argument("--candidates", type=integer(1), default=1,
                         help="with --clip: draw this many per image and keep the CLIP-best")
-    parser.add_argument("--seed", type=int, metavar="N", default=0,
+    parser.add_argument("--seed", type=integer(), default=0,
                         help="seed of the sampling generator")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute the whole prefix each step (no KV cache)")
@@ -168,9 +161,10 @@ def _judge_titles(data: ShapesTokenData, images: np.ndarray, scores: np.ndarray 
 
 def generate(args: argparse.Namespace) -> int:
     """Draw images for captions with a trained text-to-image model (optionally CLIP-reranked)."""
-    _check_counts(samples=args.samples, candidates=args.candidates)
     if args.candidates > 1 and not args.clip:
         raise ValueError("--candidates > 1 reranks by CLIP similarity: give --clip CLIP_DIR")
+    if args.out:
+        check_output_file(args.out, "--out")
     model, data = load_dalle(args.checkpoint)
     check_captions(data, args.caption)
     reranker = Reranker.load(args.clip) if args.clip else None
@@ -187,7 +181,9 @@ def generate(args: argparse.Namespace) -> int:
     for caption, row in zip(args.caption, titles):
         print(f"{caption!r}: the judge reads " + "; ".join(row))
     if args.out:
-        plot_caption_grid(images, args.caption, titles).savefig(args.out, dpi=100)
+        what = "what the judge reads in each drawing" + (
+            "" if scores is None else " (its CLIP similarity to the caption)")
+        plot_caption_grid(images, args.caption, titles, title=what).savefig(args.out, dpi=100)
         print(f"saved {args.out}")
     return 0
 

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Callable, Sequence
 
 from minifm.cli import analysis, assistant, bert, clip, common, dalle, export, gpt, tour
+from minifm.cli.flags import HelpFormatter, Parser
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle,
                                    "assistant": assistant}
@@ -28,23 +29,27 @@ def _add_command(sub: argparse._SubParsersAction, name: str, help_line: str,
                  run: Callable[[argparse.Namespace], int]) -> None:
     if name in sub.choices:
         raise RuntimeError(f"two families define the command {name!r}")
-    parser = sub.add_parser(name, help=help_line, description=help_line)
+    parser = sub.add_parser(name, help=help_line, description=help_line,
+                            formatter_class=HelpFormatter)
     add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``train FAMILY`` per family, the families' commands, and ``tour``."""
-    parser = argparse.ArgumentParser(
-        prog="minifm", description="Foundation models from scratch in NumPy: train, sample, "
-        "fine-tune and explore GPT, BERT, CLIP and an image-token model.")
+    parser = Parser(
+        prog="minifm", formatter_class=HelpFormatter, description="Foundation models from "
+        "scratch in NumPy: train, sample, fine-tune and explore GPT, BERT, CLIP and an "
+        "image-token model.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = sub.add_parser("train", help="train a model family from scratch (or resume)",
-                           description="Train a model family from scratch, or resume a run.")
+                           description="Train a model family from scratch, or resume a run.",
+                           formatter_class=HelpFormatter)
     families = train.add_subparsers(dest="family", metavar="FAMILY", required=True)
     for family, module in FAMILIES.items():
-        p = families.add_parser(family, help=_help_line(module), description=_help_line(module))
-        common.add_common_train_arguments(p)
+        p = families.add_parser(family, help=_help_line(module), description=_help_line(module),
+                                formatter_class=HelpFormatter)
+        common.add_common_train_arguments(p, getattr(module, "TRAIN_DEFAULTS", None))
         module.add_train_arguments(p)
         p.set_defaults(run=module.train)
     for module in [*FAMILIES.values(), *TOOLS]:

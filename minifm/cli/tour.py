@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from minifm.cli.outputs import check_output_dir
 from minifm.tour import STOPS, take_tour
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``minifm tour``."""
     parser.add_argument("--out", default="tour_out", metavar="DIR",
-                        help="folder for the plots and checkpoints (default ./tour_out)")
+                        help="folder for the plots and checkpoints")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny models and few steps: seconds instead of minutes")
+                        help="a smoke test: toy models and a few dozen steps, seconds instead of "
+                             "minutes; every stop runs, nothing has time to learn")
     parser.add_argument("--only", choices=[s.family for s in STOPS], action="append",
                         metavar="FAMILY",
                         help=f"run only this stop (repeatable); one of "
@@ -22,5 +23,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Take the guided tour: tiny models trained on built-in data, before and after."""
-    take_tour(Path(args.out), quick=args.quick, only=args.only)
+    take_tour(check_output_dir(args.out, "--out"), quick=args.quick, only=args.only)
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from minifm.data.shapes import PALETTE
+from minifm.data.shapes import COLOURS, PALETTE
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.models.clip import CLIP
 from minifm.tasks.clip import EmbeddingMap, SimilarityBatch, embedding_map, similarity_batch
@@ -33,8 +33,9 @@ def plot_similarity(batch: SimilarityBatch) -> Figure:
         thumb.axis("off")
     ax.set_xticks(range(n), captions, rotation=60, ha="right", fontsize=7)
     ax.set_yticks([])
-    ax.set_title("cosine similarity: image (row) vs caption (column)")
-    fig.colorbar(im, ax=ax, shrink=0.6)
+    ax.set(xlabel="caption", ylabel="image (shown on the left)",
+           title="cosine similarity: image (row) vs caption (column)")
+    fig.colorbar(im, ax=ax, shrink=0.6, label="cosine similarity")
     return fig
 
 
@@ -57,18 +58,23 @@ def plot_temperature(history: list[dict[str, Any]]) -> Figure:
 
 def plot_embeddings(emap: EmbeddingMap) -> Figure:
     """Image embeddings as dots coloured by their colour (unseen combinations outlined) and the
-    class-prompt embeddings as labelled crosses, on their first two principal components."""
+    class-prompt embeddings as crosses in their prompt's colour, labelled with its shape (the
+    colour is in the cross, so the 36 labels stay short enough not to pile up), on their first
+    two principal components."""
     fig = Figure(figsize=(7, 6), layout="constrained")
     ax = fig.subplots()
     ax.scatter(*emap.image_xy.T, c=PALETTE[emap.colour], s=14,
                edgecolors=np.where(emap.unseen[:, None], [[0, 0, 0, 1]], [[0, 0, 0, 0]]),
                label="images (outlined: unseen pairs)")
-    ax.scatter(*emap.prompt_xy.T, marker="x", c="black", s=20, label="class prompts")
+    prompt_colour = [PALETTE[COLOURS.index(p.split()[1])] for p in emap.prompts]
+    ax.scatter(*emap.prompt_xy.T, marker="X", c=prompt_colour, edgecolors="black", s=60,
+               linewidths=0.6, label="class prompts 'a {colour} {shape}' (labelled by shape)")
     for (x, y), prompt in zip(emap.prompt_xy, emap.prompts):
-        ax.annotate(prompt[2:], (x, y), xytext=(3, 3), textcoords="offset points", fontsize=5)
+        ax.annotate(prompt.split()[-1], (x, y), xytext=(4, -3), textcoords="offset points",
+                    fontsize=7)
     ax.set(title="image and text embeddings, first two principal components",
            xlabel="PC 1", ylabel="PC 2")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.08), ncols=2)
     return fig
 
 

@@ -47,7 +47,8 @@ def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray,
         _show(axes[1, i], reconstructions[i])
     axes[0, 0].set_ylabel("original", fontsize=8)
     axes[1, 0].set_ylabel("decoded", fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title or "originals (top) and what their image tokens decode to (bottom)",
+                 fontsize=9)
     return fig
 
 
@@ -82,14 +83,18 @@ def plot_token_grids(codes: np.ndarray, tokenizer: ImageTokenizer,
         axes[i, 0].set_yticks([])
         axes[i, 0].set_title("image tokens (reading order)", fontsize=7)
         _show(axes[i, 1], images[i], "decoded" if captions is None else captions[i])
+    fig.suptitle("each cell: a patch's code id; right: the image the codes decode to",
+                 fontsize=8)
     return fig
 
 
 def plot_caption_grid(images: np.ndarray, captions: Sequence[str],
                       titles: Sequence[Sequence[str]] | None = None,
-                      correct: np.ndarray | None = None) -> Figure:
+                      correct: np.ndarray | None = None, title: str | None = None) -> Figure:
     """Captions down, samples across: images (M, S, H, W, 3); optional per-image titles (M, S)
-    and a bool (M, S) ``correct`` that frames each image green (right) or red (wrong)."""
+    and a bool (M, S) ``correct`` that frames each image green (right) or red (wrong). The
+    figure's ``title`` (default: what the frames mean, or "drawings per caption") should say
+    what the per-image titles are."""
     M, S = images.shape[:2]
     fig = Figure(figsize=(1.3 * S + 1.6, 1.45 * M), layout="constrained")
     axes = fig.subplots(M, S, squeeze=False)
@@ -98,6 +103,10 @@ def plot_caption_grid(images: np.ndarray, captions: Sequence[str],
             colour = None if correct is None else ("green" if correct[m, s] else "red")
             _show(axes[m, s], images[m, s], None if titles is None else titles[m][s], colour)
         axes[m, 0].set_ylabel(captions[m], fontsize=8, rotation=0, ha="right", va="center")
+    if title is None:
+        title = ("drawings per caption" if correct is None else "drawings per caption: green "
+                 "frame = the judge reads the caption's colour and shape, red = it does not")
+    fig.suptitle(title, fontsize=8)
     return fig
 
 
@@ -111,10 +120,9 @@ def plot_reranking(images: np.ndarray, scores: np.ndarray, correct: np.ndarray,
     sorted_scores = np.take_along_axis(scores, order, axis=1)
     sorted_correct = np.take_along_axis(correct, order, axis=1)
     titles = [[f"{x:.2f}" for x in row] for row in sorted_scores]
-    fig = plot_caption_grid(sorted_images, captions, titles, sorted_correct)
-    fig.suptitle("candidates sorted by CLIP similarity to the caption (reranking keeps the "
-                 "first); green frame = the judge agrees", fontsize=8)
-    return fig
+    return plot_caption_grid(sorted_images, captions, titles, sorted_correct,
+                             "candidates sorted by CLIP similarity to the caption (the number; "
+                             "reranking keeps the first); green frame = the judge agrees")
 
 
 def plot_reranking_accuracy(evaluation: dict[str, Any]) -> Figure:
@@ -134,9 +142,9 @@ def plot_reranking_accuracy(evaluation: dict[str, Any]) -> Figure:
            label=f"CLIP's pick of {evaluation['candidates']} candidates")
     ax.axhline(evaluation["chance"]["accuracy"], color="grey", linestyle="--", label="chance")
     ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
-    ax.set(ylim=(0, 1.05), ylabel="drawn right (judge)",
+    ax.set(ylim=(0, 1.05), ylabel="share drawn right (judge)", xlabel="prompt",
            title="reranking: unseen (colour, shape) pairs, and the seen ones on average")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))   # off the bars
     return fig
 
 

@@ -8,8 +8,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8) -> Figure:
-    """A grid of images (N, H, W, 3) with optional titles; save with fig.savefig(path)."""
+def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
+                suptitle: str | None = None) -> Figure:
+    """A grid of images (N, H, W, 3) with optional titles per image and for the figure
+    (``suptitle``: say what the per-image titles are); save with fig.savefig(path)."""
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -20,4 +22,6 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
             ax.imshow(np.clip(images[i], 0, 1), interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
     return fig

@@ -138,6 +138,19 @@ def pretraining_accuracy(model: BertForPreTraining, data: PretrainingData, split
             "nsp_accuracy": float(np.mean(out.nsp_logits.argmax(-1) == nsp_labels))}
 
 
+def pretraining_chance(config: BertConfig) -> dict[str, float]:
+    """What guessing scores on the pre-training tasks: a uniform guess among the V tokens of
+    the vocabulary for a masked word (1 / V), and "B follows A" for next sentence (0.5: half
+    the pairs are real ones, ``minifm.data.bert_data``)."""
+    return {"mlm_accuracy": 1 / config.vocab_size, "nsp_accuracy": 0.5}
+
+
+def majority_share(data: LabelledTextData, split: str) -> float:
+    """The accuracy of always answering the split's most common label: chance on the task."""
+    labels = data.rows(split)[-1]
+    return float(np.bincount(labels).max() / len(labels))
+
+
 def fill_mask(model: BertForPreTraining, tokenizer: WordPieceTokenizer, text: str,
               text_pair: str | None = None, top_k: int = 3) -> list[list[tuple[str, float]]]:
     """For each [MASK] in ``text`` (+ ``text_pair``), the ``top_k`` likeliest tokens with
@@ -188,11 +201,13 @@ def measure_transfer(encoder: Bert, tokenizer: WordPieceTokenizer,
     random weights: same labelled set, same steps, same hyperparameters, one run of each per
     seed (the seed sets the classifier's initialisation and the batch order, shared by both).
 
-    Returns held-out accuracies per seed (``pretrained``, ``scratch``), their means and
-    ``margin`` = mean(pretrained) - mean(scratch).
+    Returns held-out accuracies per seed (``pretrained``, ``scratch``), their means,
+    ``margin`` = mean(pretrained) - mean(scratch), and ``chance`` (``majority_share`` of the
+    held-out sentences).
     """
     data = sentiment_data(tokenizer, n_labelled, n_held_out, encoder.config.context_length)
-    result: dict[str, Any] = {"pretrained": [], "scratch": []}
+    result: dict[str, Any] = {"pretrained": [], "scratch": [],
+                              "chance": majority_share(data, "val")}
     for seed in seeds:
         config = dataclasses.replace(train_config, seed=seed, eval_interval=train_config.steps)
         for name, weights in (("pretrained", encoder), ("scratch", None)):

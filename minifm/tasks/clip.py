@@ -37,14 +37,17 @@ from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.functional.softmax import softmax_forward
 from minifm.models import from_preset
 from minifm.models.clip import CLIP, PRESETS, CLIPConfig
-from minifm.tokenizers.word import WordTokenizer, split_words
+from minifm.tokenizers.word import SPECIAL_TOKENS, WordTokenizer, split_words
 from minifm.training.checkpoint import load_checkpoint
 from minifm.training.seeds import stream
-from minifm.training.trainer import TrainConfig
+from minifm.training.trainer import Throughput, TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig(steps=1000, batch_size=64, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                              eval_interval=200, eval_batches=4)
 CHUNK = 256           # images or captions encoded at once at inference
+# CLIP learns from image-caption pairs: its training speed counts them (a batch (images, captions)
+# holds B pairs).
+THROUGHPUT = Throughput("pairs/s", lambda batch: len(batch[0]))
 
 
 def temperature_metric(model: CLIP) -> dict[str, float]:
@@ -99,6 +102,23 @@ def classify(model: CLIP, data: ShapesCaptionData, images: np.ndarray,
     similarities over the learned temperature, as in training."""
     sim = embed_images(model, images) @ embed_texts(model, data, labels).T   # (N, M)
     return softmax_forward(sim / model.temperature, axis=1)[0]
+
+
+def check_known_words(tokenizer: WordTokenizer, texts: Sequence[str], what: str) -> None:
+    """Raise ValueError for an empty text or one with words outside the tokenizer's vocabulary
+    (which would be read as [UNK] and give a confident, meaningless answer), listing the words
+    the model knows. ``what`` names a text in the message ("caption", "label"). Used for CLIP's
+    zero-shot labels and the text-to-image captions alike."""
+    known = set(tokenizer.vocab)
+    for text in texts:
+        words = split_words(text)
+        if not words:
+            raise ValueError(f"a {what} is empty; try e.g. 'a red circle'")
+        unknown = [w for w in words if w not in known]
+        if unknown:
+            raise ValueError(f"{what} {text!r} has words the model never saw: "
+                             f"{', '.join(unknown)}; it knows: "
+                             f"{', '.join(w for w in tokenizer.vocab if w not in SPECIAL_TOKENS)}")
 
 
 def label_classes(labels: Sequence[str]) -> list[tuple[int, int]] | None:

@@ -46,14 +46,18 @@ from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.clip import CLIP
 from minifm.models.dalle import DALLE, DALLEConfig
-from minifm.tasks.clip import embed_images, embed_texts, load_clip_run, pick_best
+from minifm.tasks.clip import (check_known_words, embed_images, embed_texts, load_clip_run,
+                               pick_best)
 from minifm.tokenizers.word import split_words
 from minifm.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from minifm.training.trainer import TrainConfig
+from minifm.training.trainer import Throughput, TrainConfig
 
 TRAIN_DEFAULTS = TrainConfig(steps=1500, batch_size=32, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                              eval_interval=500, eval_batches=4)
 OLD_IMAGE_TOKENIZER_FILE = "image_tokenizer.npz"   # where minifm kept it before checkpoints did
+# The model reads a caption and then the image's codes: a batch (text (B, Tt), codes (B, P))
+# holds B (Tt + P) tokens, and its training speed counts all of them.
+THROUGHPUT = Throughput("tok/s", lambda batch: int(batch[0].size + batch[1].size))
 
 
 # ---- the model and its checkpoint ----------------------------------------------------------------
@@ -123,17 +127,11 @@ def score_drawings(reranker: Reranker, images: np.ndarray, prompts: Sequence[str
 
 # ---- drawing captions ----------------------------------------------------------------------------
 def check_captions(data: ShapesTokenData, captions: Sequence[str]) -> None:
-    """Raise ValueError for an empty caption, unknown words or a caption longer than the model's."""
-    known = set(data.tokenizer.vocab)
+    """Raise ValueError for an empty caption, unknown words (``check_known_words``) or a caption
+    longer than the model's."""
+    check_known_words(data.tokenizer, captions, "caption")
     for caption in captions:
         words = split_words(caption)
-        if not words:
-            raise ValueError("a caption is empty; try e.g. 'a red circle'")
-        unknown = [w for w in words if w not in known]
-        if unknown:
-            raise ValueError(f"caption {caption!r} has words the model never saw: "
-                             f"{', '.join(unknown)}; it knows: "
-                             f"{', '.join(data.tokenizer.vocab[4:])}")
         if len(words) + 2 > data.context_length:
             raise ValueError(f"caption {caption!r} has {len(words)} words; the model reads at "
                              f"most {data.context_length - 2}")

@@ -12,7 +12,7 @@ from minifm.models.bert import BertForPreTraining
 from minifm.plots.training import save_loss_curve
 from minifm.tasks.bert import (CORPUS_SEED, FINETUNE_DEFAULTS, N_DOCUMENTS, N_LABELLED,
                                TRAIN_DEFAULTS, measure_transfer, model_config,
-                               pretraining_accuracy, probe_lines, story_data)
+                               pretraining_accuracy, pretraining_chance, probe_lines, story_data)
 from minifm.training.seeds import stream
 from minifm.training.trainer import Trainer
 
@@ -46,13 +46,16 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
     print(f"\nPre-training for {train_config.steps} steps (validation loss now {loss_before:.3f})"
           " ...")
     metrics = trainer.run()
-    plot = save_loss_curve(trainer.history, out_dir, "bert training")
+    plot = save_loss_curve(trainer.history, out_dir, "BERT pre-training on the stories", "bert")
     after = pretraining_accuracy(model, data)
     print("\nAfter pre-training:")
     guesses_after, lines = probe_lines(model, tokenizer)
     print("\n".join(lines))
-    print(f"masked-LM accuracy {before['mlm_accuracy']:.0%} -> {after['mlm_accuracy']:.0%}, "
-          f"next-sentence accuracy {before['nsp_accuracy']:.0%} -> {after['nsp_accuracy']:.0%}")
+    chance = pretraining_chance(model.config)
+    print(f"masked-LM accuracy {before['mlm_accuracy']:.0%} -> {after['mlm_accuracy']:.0%} "
+          f"(chance {chance['mlm_accuracy']:.1%}), next-sentence accuracy "
+          f"{before['nsp_accuracy']:.0%} -> {after['nsp_accuracy']:.0%} (chance "
+          f"{chance['nsp_accuracy']:.0%})")
     finetune_config = dataclasses.replace(FINETUNE_DEFAULTS, steps=20) if quick \
         else FINETUNE_DEFAULTS
     seeds = (0,) if quick else (0, 1, 2)
@@ -60,7 +63,8 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           "tested on sentences with adjectives no labelled sentence has ...")
     transfer = measure_transfer(model.bert, tokenizer, seeds, train_config=finetune_config)
     print(f"held-out accuracy: pre-trained {transfer['pretrained_mean']:.0%}, from scratch "
-          f"{transfer['scratch_mean']:.0%} (same data, same {finetune_config.steps} steps)")
+          f"{transfer['scratch_mean']:.0%} (same data, same {finetune_config.steps} steps; "
+          f"chance {transfer['chance']:.0%})")
     print(f"loss curve: {plot}")
     return {"loss_before": loss_before, "loss_after": metrics["final_val_loss"],
             "mlm_accuracy_before": before["mlm_accuracy"],

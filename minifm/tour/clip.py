@@ -13,8 +13,8 @@ from minifm.data.shapes import CHANCE
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.plots.clip import save_plots
 from minifm.plots.training import save_loss_curve
-from minifm.tasks.clip import (TRAIN_DEFAULTS, evaluate, format_evaluation, model_config,
-                               new_model, temperature_metric, zero_shot_accuracy)
+from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, evaluate, format_evaluation,
+                               model_config, new_model, temperature_metric, zero_shot_accuracy)
 from minifm.training.trainer import Trainer
 
 
@@ -46,12 +46,13 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"colour {before['colour']:.0%}, shape {before['shape']:.0%} (chance: "
           f"{CHANCE['accuracy']:.1%}, {CHANCE['colour']:.0%}, {CHANCE['shape']:.0%})")
     trainer = Trainer(model, data, train_config, out_dir=out_dir, tokenizer=data.tokenizer,
-                      family="clip", quiet=quick, extra_metrics=temperature_metric)
+                      family="clip", quiet=quick, extra_metrics=temperature_metric,
+                      throughput=THROUGHPUT)
     print(f"Training for {train_config.steps} steps of {train_config.batch_size} pairs ...")
     trainer.run()
     result = evaluate(model, data, n_images=n_images)
     print("\nAfter training:\n" + format_evaluation(result))
-    plots = [save_loss_curve(trainer.history, out_dir, "CLIP on the shapes world"),
+    plots = [save_loss_curve(trainer.history, out_dir, "CLIP on the shapes world", "clip"),
              *save_plots(model, data, trainer.history, out_dir)]
     print(f"plots: {', '.join(str(p) for p in plots)}")
     return {"unseen_before": before, "unseen_after": result["zero_shot"]["unseen"],

@@ -12,7 +12,8 @@ from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.dalle import DALLE
 from minifm.plots.dalle import save_plots
 from minifm.plots.training import save_loss_curve
-from minifm.tasks.dalle import TRAIN_DEFAULTS, Reranker, evaluate, format_evaluation, model_config
+from minifm.tasks.dalle import (THROUGHPUT, TRAIN_DEFAULTS, Reranker, evaluate,
+                                format_evaluation, model_config)
 from minifm.tasks.image_tokens import fit_image_tokenizer, tokenizer_report
 from minifm.tour.clip import stop as clip_stop
 from minifm.training.seeds import stream
@@ -60,10 +61,10 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"(chance {CHANCE['accuracy']:.1%}).\nTraining for {train_config.steps} steps of "
           f"{train_config.batch_size} captioned images ...", flush=True)
     trainer = Trainer(model, data, train_config, out_dir=out_dir, tokenizer=data.tokenizers,
-                      family="dalle", quiet=quick)
+                      family="dalle", quiet=quick, throughput=THROUGHPUT)
     trainer.run()
     data.tokenizer.save(out_dir / "tokenizer.json")
-    loss_plot = save_loss_curve(trainer.history, out_dir, "DALL-E on the shapes world")
+    loss_plot = save_loss_curve(trainer.history, out_dir, "DALL-E on the shapes world", "dalle")
     clip_dir = out_dir.parent / "clip"
     if not (clip_dir / "checkpoint.npz").is_file():
         clip_dir = out_dir / "clip"

@@ -61,7 +61,7 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"guessing uniformly among {tokenizer.vocab_size} characters gives "
           f"ln {tokenizer.vocab_size} = {np.log(tokenizer.vocab_size):.3f}) ...")
     metrics = trainer.run()
-    plot = save_loss_curve(trainer.history, out_dir, "GPT on the grammar corpus")
+    plot = save_loss_curve(trainer.history, out_dir, "GPT on the grammar corpus", "gpt")
     after = _show(model, tokenizer, "After", quick)
     print(f"\nvalidation loss {loss_before:.3f} -> {metrics['final_val_loss']:.3f}; "
           f"grammatical sentences {before:.0%} -> {after:.0%}; loss curve: {plot}")

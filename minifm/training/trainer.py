@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -40,6 +40,20 @@ from minifm.training.checkpoint import (CHECKPOINT_NAME, CheckpointError, load_c
 from minifm.training.optim import (AdamW, clip_grad_norm, cosine_with_warmup, global_grad_norm,
                                    param_groups)
 from minifm.training.seeds import stream
+
+
+class Throughput(NamedTuple):
+    """What training speed counts: ``unit`` per second (e.g. "tok/s") and how many of it one
+    batch holds. ``TOKENS`` (the default) counts the entries of the batch's first array: the
+    (B, T) input ids of GPT and BERT (BERT's padding included: the positions the model
+    computes)."""
+
+    unit: str
+    count: Callable[[tuple[np.ndarray, ...]], int]
+
+
+TOKENS = Throughput("tok/s", lambda batch: int(batch[0].size))
+HEARTBEAT_SECONDS = 15.0    # without a terminal, a progress line at least this often
 
 
 @dataclass(frozen=True)
@@ -88,17 +102,21 @@ class Trainer:
     ``to_dict()``, or a dict of named ones, as text-to-image keeps its caption and image
     tokenizers) is stored in the checkpoint. ``metrics_out`` is a further path for the metrics
     JSON. The progress bar (tqdm, on
-    stdout) shows only when stdout is a terminal; otherwise a line is printed at each validation.
+    stdout) shows only when stdout is a terminal; otherwise a line is printed at each validation
+    and, between them, a heartbeat line (step, loss, ETA) whenever ``heartbeat`` seconds have
+    passed since the last line, so a log never goes quiet for long.
     ``quiet`` silences both; a divergence message is always printed (to stderr).
     ``extra_metrics(model) -> {name: number}``, if given, adds its entries to every history row
-    (CLIP logs its learned temperature this way).
+    (CLIP logs its learned temperature this way). ``throughput`` says what the speed counts
+    (default ``TOKENS``; CLIP counts image-caption pairs).
     """
 
     def __init__(self, model: Module, data: Any, config: TrainConfig, *,
                  out_dir: str | os.PathLike | None = None, tokenizer: Any = None,
                  family: str | None = None, quiet: bool = False,
                  metrics_out: str | os.PathLike | None = None,
-                 extra_metrics: Callable[[Module], dict[str, float]] | None = None):
+                 extra_metrics: Callable[[Module], dict[str, float]] | None = None,
+                 throughput: Throughput = TOKENS, heartbeat: float = HEARTBEAT_SECONDS):
         if not callable(getattr(data, "get_batch", None)):
             raise TypeError(f"data must have a get_batch(split, batch_size, rng) method, got "
                             f"{type(data).__name__}")
@@ -108,21 +126,22 @@ class Trainer:
         self.tokenizer, self.family, self.quiet = tokenizer, family, quiet
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.metrics_out = None if metrics_out is None else Path(metrics_out)
-        self.extra_metrics = extra_metrics
+        self.extra_metrics, self.throughput, self.heartbeat = extra_metrics, throughput, heartbeat
         self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
                                betas=config.betas, eps=config.eps)
         self.rng = np.random.default_rng(config.seed)   # samples the training batches
         self.step = 0                                   # optimizer steps taken so far
         self.history: list[dict[str, Any]] = []
         self.stopped_early: str | None = None
+        self._last_line = 0.0                           # when the last progress line was printed
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, data: Any, *,
                         config: TrainConfig | None = None, family: str | None = None,
                         out_dir: str | os.PathLike | None = None, quiet: bool = False,
                         metrics_out: str | os.PathLike | None = None,
-                        extra_metrics: Callable[[Module], dict[str, float]] | None = None
-                        ) -> Trainer:
+                        extra_metrics: Callable[[Module], dict[str, float]] | None = None,
+                        throughput: Throughput = TOKENS) -> Trainer:
         """Continue a run from a checkpoint file (or a directory holding ``checkpoint.npz``).
 
         Weights, optimizer state, step, history and every generator are restored, so the rest
@@ -137,7 +156,8 @@ class Trainer:
             config = TrainConfig(**ckpt.train_config)
         trainer = cls(ckpt.build_model(), data, config, out_dir=out_dir,
                       tokenizer=ckpt.build_tokenizer(), family=ckpt.family, quiet=quiet,
-                      metrics_out=metrics_out, extra_metrics=extra_metrics)
+                      metrics_out=metrics_out, extra_metrics=extra_metrics,
+                      throughput=throughput)
         try:
             trainer.optimizer.load_state_dict(ckpt.optimizer)
         except ValueError as e:
@@ -217,8 +237,9 @@ class Trainer:
         ``out_dir/metrics.json`` and ``metrics_out``). ``history`` holds a row every
         ``log_interval`` steps and at each validation: ``step`` (steps done), ``train_loss``,
         ``lr`` and ``grad_norm`` (of that step, before clipping), ``val_loss`` (after it; None on
-        rows without a validation) and ``tokens_per_sec`` (training throughput since the last
-        row). ``stopped_early`` is None or the divergence message."""
+        rows without a validation) and ``per_sec`` (training throughput since the last row, in
+        the metrics' ``throughput_unit``). ``stopped_early`` is None or the divergence
+        message."""
         cfg = self.config
         end = cfg.steps if until_step is None else min(until_step, cfg.steps)
         if self.out_dir is not None:
@@ -229,6 +250,7 @@ class Trainer:
         self.model.train()
         self.stopped_early = None
         started, tokens, train_time = time.perf_counter(), 0, 0.0
+        first_step, self._last_line = self.step, started
         while self.step < end:
             lr = cosine_with_warmup(self.step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps)
             t0 = time.perf_counter()
@@ -240,16 +262,19 @@ class Trainer:
                 print(self.stopped_early, file=sys.stderr)
                 break
             self.step += 1
-            tokens += batch[0].size
+            tokens += self.throughput.count(batch)
             evaluating = self.step % cfg.eval_interval == 0 or self.step == cfg.steps
             if evaluating or self.step % cfg.log_interval == 0:
                 self.history.append({
                     "step": self.step, "train_loss": loss,
                     "val_loss": self.evaluate() if evaluating else None, "lr": lr,
-                    "grad_norm": norm, "tokens_per_sec": tokens / max(train_time, 1e-9),
+                    "grad_norm": norm, "per_sec": tokens / max(train_time, 1e-9),
                     **(self.extra_metrics(self.model) if self.extra_metrics else {})})
                 tokens, train_time = 0, 0.0
                 self._report(bar, show_bar)
+            if not show_bar and not self.quiet:
+                self._heartbeat(loss, end, (time.perf_counter() - started)
+                                / (self.step - first_step))
             if evaluating and self.step < end and self.checkpoint_path is not None:
                 self.save_checkpoint()
             bar.update(1)
@@ -265,16 +290,27 @@ class Trainer:
                    None)
         bar.set_postfix({"loss": f"{row['train_loss']:.4f}",
                          "val": "-" if val is None else f"{val:.4f}",
-                         "tok/s": f"{row['tokens_per_sec']:,.0f}"}, refresh=False)
+                         self.throughput.unit: f"{row['per_sec']:,.0f}"}, refresh=False)
         if row["val_loss"] is None or self.quiet:
             return
         line = (f"step {row['step']}/{self.config.steps}  train {row['train_loss']:.4f}  "
                 f"val {row['val_loss']:.4f}  lr {row['lr']:.2e}  "
-                f"{row['tokens_per_sec']:,.0f} tok/s")
+                f"{row['per_sec']:,.0f} {self.throughput.unit}")
         if show_bar:
             bar.write(line, file=sys.stdout)
         else:
             print(line, flush=True)
+            self._last_line = time.perf_counter()
+
+    def _heartbeat(self, loss: float, end: int, seconds_per_step: float) -> None:
+        """Without a progress bar: a line with the step, loss and ETA if none was printed for
+        ``heartbeat`` seconds."""
+        now = time.perf_counter()
+        if now - self._last_line < self.heartbeat or self.step >= end:
+            return
+        print(f"step {self.step}/{self.config.steps}  train {loss:.4f}  "
+              f"ETA {format_seconds(seconds_per_step * (end - self.step))}", flush=True)
+        self._last_line = now
 
     # ---- outputs --------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
@@ -293,7 +329,8 @@ class Trainer:
                 "num_parameters": self.model.num_parameters(),
                 "final_train_loss": self.history[-1]["train_loss"] if self.history else None,
                 "final_val_loss": val[-1] if val else None, "stopped_early": self.stopped_early,
-                "seconds": seconds, "train_config": dataclasses.asdict(self.config),
+                "seconds": seconds, "throughput_unit": self.throughput.unit,
+                "train_config": dataclasses.asdict(self.config),
                 "history": self.history}
 
     def _finish(self, seconds: float) -> dict[str, Any]:
@@ -314,3 +351,15 @@ class Trainer:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, lambda f: f.write(text))
         return json.loads(text)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: "45 s", "3 min 20 s", "1 h 05 min"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -80,7 +80,8 @@ def test_zeroshot_scores_labels_that_name_a_colour_and_a_shape(trained, capsys):
     out = capsys.readouterr().out
     assert out.count("image ") == 6 and "accuracy" in out and "chance 50.0%" in out
     assert plot.stat().st_size > 0
-    assert main(["zeroshot", str(trained), "--labels", "a thing", "--n-images", "2"]) == 0
+    assert main(["zeroshot", str(trained), "--labels", "a small circle", "a large circle",
+                 "--n-images", "2"]) == 0                  # known words, but no colour named
     assert "no score" in capsys.readouterr().out
 
 
@@ -89,3 +90,14 @@ def test_zeroshot_rejects_bad_input(trained, tmp_path, capsys):
     assert "--n-images must be >= 1" in capsys.readouterr().err
     assert main(["zeroshot", str(tmp_path / "missing")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["zeroshot", str(trained), "--labels", "a purple elephant"]) == 2
+    err = capsys.readouterr().err          # refused as `generate` refuses: with the vocabulary
+    assert "label 'a purple elephant' has words the model never saw: purple, elephant" in err
+    assert "; it knows: " in err and "red" in err and "[UNK]" not in err
+    assert main(["zeroshot", str(trained), "--labels", "  "]) == 2
+    assert "a label is empty" in capsys.readouterr().err
+    plot_in_a_file = tmp_path / "a_file"
+    plot_in_a_file.write_text("x")
+    assert main(["zeroshot", str(trained), "--plot", str(plot_in_a_file / "z.png")]) == 2
+    assert capsys.readouterr().err == (f"minifm: error: --plot {plot_in_a_file / 'z.png'}: "
+                                       f"{plot_in_a_file} is a file, not a folder\n")

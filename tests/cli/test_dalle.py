@@ -104,6 +104,21 @@ def test_generate_rejects_bad_requests(trained, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+def test_generate_checks_or_creates_the_out_folder_before_drawing(trained, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["generate", str(trained), "--caption", "a red circle", "--samples", "1",
+                 "--out", str(blocker / "grid.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""                                        # nothing drawn
+    assert captured.err == (f"minifm: error: --out {blocker / 'grid.png'}: {blocker} is a "
+                            "file, not a folder\n")
+    grid = tmp_path / "new" / "folder" / "grid.png"
+    assert main(["generate", str(trained), "--caption", "a red circle", "--samples", "1",
+                 "--out", str(grid)]) == 0
+    assert grid.stat().st_size > 0 and f"saved {grid}" in capsys.readouterr().out
+
+
 def test_generate_needs_a_dalle_checkpoint(tmp_path, clip_dir, capsys):
     assert main(["generate", str(tmp_path / "missing"), "--caption", "a red circle"]) == 2
     assert "not found" in capsys.readouterr().err

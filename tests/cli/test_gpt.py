@@ -2,6 +2,7 @@
 models."""
 
 import json
+import re
 
 import pytest
 
@@ -105,7 +106,7 @@ def test_bad_input_to_a_trained_model_exits_with_code_2(trained, tmp_path, capsy
     cases = [
         (["sample", str(trained), "--prompt", "THE"], "not in the vocabulary"),
         (["sample", str(trained), "--prompt", ""], "prompt is empty"),
-        (["sample", str(trained), "--top-p", "1.5"], "top_p"),
+        (["sample", str(trained), "--top-p", "1.5"], "--top-p must be in (0, 1], got 1.5"),
         (["train", "gpt", "--resume", str(trained), "--n-layer", "3"], "cannot change"),
         (["finetune", str(trained)], "needs the new data"),
         (["finetune", str(trained), "--corpus", "arithmetic"], "pre-trained tokenizer"),
@@ -135,3 +136,24 @@ def test_finetuning_a_pretrained_model_beats_training_from_scratch(tmp_path):
     # measured: tuned ~1.1, scratch ~2.2 nats per character
     assert val["tuned"] < val["scratch"] - 0.5, val
     assert load_checkpoint(tuned).tokenizer == load_checkpoint(pre).tokenizer
+
+
+def test_finetune_on_labels_reports_accuracy_next_to_chance_and_scratch(tmp_path, capsys):
+    """``finetune --task agreement --compare``: the loss on the label only; the accuracy is
+    printed with chance and the from-scratch baseline, and saved with them in metrics.json."""
+    pre, out = tmp_path / "pre", tmp_path / "labels"
+    assert main(["train", "gpt", "--steps", "2", "--out", str(pre)] + TINY[:6]
+                + ["--context-length", "64", "--batch-size", "4", "--quiet"]) == 0
+    assert main(["finetune", str(pre), "--task", "agreement", "--compare", "--steps", "3",
+                 "--batch-size", "4", "--eval-batches", "1", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"fine-tuning the GPT of {pre}") and "label only" in lines[0]
+    assert re.fullmatch(r"agreement accuracy on \d+ held-out sentences: fine-tuned [\d.]+%, "
+                        r"from scratch [\d.]+% \(chance [\d.]+%\)", lines[-2]), lines[-2]
+    assert lines[-1] == f"saved to {out}/ (checkpoint.npz, tokenizer.json, loss.png, metrics.json)"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.5 <= metrics["chance"] < 0.6 and 0 <= metrics["scratch"]["val_accuracy"] <= 1
+    assert main(["finetune", str(pre), "--task", "agreement", "--corpus", "grammar"]) == 2
+    assert "give --task or --data/--corpus, not both" in capsys.readouterr().err
+    assert main(["finetune", str(pre), "--corpus", "grammar", "--compare"]) == 2
+    assert "--compare applies to --task" in capsys.readouterr().err

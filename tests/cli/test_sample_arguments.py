@@ -1,5 +1,5 @@
-"""``minifm sample`` with sampling arguments out of range exits 2 with one readable line, even
-when greedy (temperature 0) would not use them; a good call still exits 0."""
+"""``minifm sample`` with sampling arguments out of range exits 2 with one readable line in flag
+terms, even when greedy (temperature 0) would not use them; a good call still exits 0."""
 
 from __future__ import annotations
 
@@ -30,19 +30,19 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--top-k", "-1", "--temperature", "0"], "top_k must be a positive int, got -1"),
-    (["--top-k", "0"], "top_k must be a positive int, got 0"),
-    (["--top-p", "1.5", "--temperature", "0"], r"top_p must be in \(0.0, 1.0\], got 1.5"),
-    (["--top-p", "0"], r"top_p must be in \(0.0, 1.0\], got 0.0"),
-    (["--temperature", "-1"], "temperature must be >= 0.0, got -1.0"),
-    (["--temperature", "inf"], "temperature must be a finite number >= 0.0, got inf"),
-    (["--temperature", "nan"], "temperature must be a finite number >= 0.0, got nan"),
+    (["--top-k", "-1", "--temperature", "0"], "--top-k must be >= 1, got -1"),
+    (["--top-k", "0"], "--top-k must be >= 1, got 0"),
+    (["--top-p", "1.5", "--temperature", "0"], r"--top-p must be in \(0, 1\], got 1.5"),
+    (["--top-p", "0"], r"--top-p must be in \(0, 1\], got 0"),
+    (["--temperature", "-1"], "--temperature must be >= 0, got -1"),
+    (["--temperature", "inf"], "--temperature must be a finite number >= 0, got inf"),
+    (["--temperature", "nan"], "--temperature must be a finite number >= 0, got nan"),
 ])
 def test_bad_sampling_arguments_exit_2_with_one_error_line(checkpoint, capsys, flags, message):
     argv = ["sample", str(checkpoint), "--prompt", "ab", "--max-new-tokens", "3"] + flags
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("minifm: error: ")
+    assert len(err) == 1 and err[0].startswith("minifm sample: error: ")
     assert re.search(message, err[0]), err[0]
 
 

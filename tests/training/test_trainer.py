@@ -13,7 +13,7 @@ from minifm.data.text import TokenData
 from minifm.models.gpt import GPT, GPTConfig
 from minifm.nn.linear import Linear
 from minifm.nn.module import Module
-from minifm.training.trainer import TrainConfig, Trainer
+from minifm.training.trainer import Throughput, TrainConfig, Trainer, format_seconds
 
 
 class Regressor(Module):
@@ -117,6 +117,31 @@ def test_progress_prints_compact_lines_when_stdout_is_not_a_tty(rng, capsys):
     assert "\r" not in "".join(lines)                        # no progress bar
 
 
+def test_without_a_tty_a_heartbeat_line_comes_whenever_the_log_was_quiet_too_long(rng, capsys):
+    """heartbeat=0: every step is "too long", so each step but the last prints step, loss and
+    ETA (the default, 15 s, never fires in this sub-second run: see the test above)."""
+    Trainer(Regressor(rng), LinearData(), _quick(steps=6, eval_interval=3), heartbeat=0).run()
+    beats = [line.split() for line in capsys.readouterr().out.splitlines() if "ETA" in line]
+    assert [b[1] for b in beats] == ["1/6", "2/6", "3/6", "4/6", "5/6"]
+    assert all(b[0] == "step" and b[2] == "train" and float(b[3]) > 0 and b[4] == "ETA"
+               and b[-1] == "s" for b in beats)
+
+
+def test_throughput_counts_what_the_family_trains_on(rng, capsys):
+    pairs = Throughput("pairs/s", lambda batch: len(batch[0]))
+    metrics = Trainer(Regressor(rng), LinearData(), _quick(steps=10, batch_size=4),
+                      throughput=pairs).run()
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("step 10/10") and line.endswith(" pairs/s")
+    assert metrics["throughput_unit"] == "pairs/s"
+
+
+@pytest.mark.parametrize("seconds, text", [(4.4, "4 s"), (59.6, "1 min 00 s"),
+                                           (200, "3 min 20 s"), (3900, "1 h 05 min")])
+def test_format_seconds_reads_like_a_person_would_say_it(seconds, text):
+    assert format_seconds(seconds) == text
+
+
 def test_quiet_trainer_prints_nothing(rng, capsys):
     Trainer(Regressor(rng), LinearData(), _quick(steps=20), quiet=True).run()
     captured = capsys.readouterr()
@@ -134,7 +159,8 @@ def test_trainer_writes_metrics_and_draws_nothing(rng, tmp_path):
     rows = metrics["history"]
     assert [r["step"] for r in rows] == [5, 10, 15, 20]
     assert [r["val_loss"] is None for r in rows] == [True, False, True, False]
-    assert all(r["tokens_per_sec"] > 0 and math.isfinite(r["grad_norm"]) for r in rows)
+    assert all(r["per_sec"] > 0 and math.isfinite(r["grad_norm"]) for r in rows)
+    assert metrics["throughput_unit"] == "tok/s"
     # row "step": 5 is the 5th step, 0-based step 4, past the 3 warmup steps of a 20-step cosine
     assert rows[0]["lr"] == pytest.approx(0.005 + 0.045 * 0.5 * (1 + math.cos(math.pi / 17)),
                                           rel=1e-15)
