@@ -160,7 +160,7 @@ def config_to_hf(config: CLIPConfig) -> dict:
         raise ValueError(f"Hugging Face's CLIPModel pools at the first token of a fixed id "
                          f"(and treats id 2 specially): its config needs CLIPConfig.eot_id set "
                          f"to an id other than 2 (save_clip swaps a 2 away), got "
-                         f"{config.eot_id!r}")
+                         f"{config.eot_id!r}; `minifm train clip --pooling cls-eot` sets it")
     act = {form: name for name, form in HF_ACT.items()}[config.gelu]   # gelu_pytorch_tanh
     common = {"hidden_act": act, "layer_norm_eps": EPS, "attention_dropout": config.dropout,
               "projection_dim": config.embed_dim}
