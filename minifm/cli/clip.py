@@ -1,6 +1,8 @@
 """Train CLIP on the shapes world: images and captions in one embedding space.
 
     minifm train clip --steps 1000 --out out/clip
+    minifm train clip --pooling cls-eot --out out/clip-cls   (OpenAI's pooling: it exports,
+    minifm export out/clip-cls --to hf out/clip-hf            see minifm.pretrained.clip)
     minifm zeroshot out/clip                                   (all 36 class prompts)
     minifm zeroshot out/clip --labels "a red circle" "a blue circle" --n-images 8
 
@@ -35,6 +37,23 @@ from minifm.training.trainer import TrainConfig
 
 MODEL_FLAGS = ("patch_size", "vision_width", "vision_layers", "vision_heads", "image_pool",
                "text_width", "text_layers", "text_heads", "text_pool", "embed_dim", "dropout")
+# --pooling NAME -> (image_pool, text_pool); "cls-eot" is OpenAI's, which `minifm export` writes
+POOLINGS = {"mean": ("mean", "mean"), "cls-eot": ("cls", "eot")}
+
+
+def pool_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    """image_pool and text_pool from --pooling and --image-pool / --text-pool (which must agree
+    with --pooling where both are given)."""
+    given = {"image_pool": args.image_pool, "text_pool": args.text_pool}
+    if args.pooling is None:
+        return given
+    implied = dict(zip(given, POOLINGS[args.pooling]))
+    clash = [f"--{k.replace('_', '-')} {v}" for k, v in given.items()
+             if v is not None and v != implied[k]]
+    if clash:
+        raise ValueError(f"--pooling {args.pooling} means --image-pool {implied['image_pool']} "
+                         f"--text-pool {implied['text_pool']}, but {' '.join(clash)} was given")
+    return implied
 
 
 # ---- minifm train clip --------------------------------------------------------------------------
@@ -56,6 +75,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--image-pool", choices=["cls", "mean"], help="class token or mean of patches")
     g.add_argument("--text-pool", choices=["eot", "mean"],
                    help="end-of-text token or mean of tokens")
+    g.add_argument("--pooling", choices=list(POOLINGS),
+                   help="both pools at once: mean (the classroom default) or cls-eot (the class "
+                        "token and [EOS], as OpenAI's CLIP; `minifm export` needs it)")
     g.add_argument("--embed-dim", type=integer(1), help="width of the joint embedding space")
     g.add_argument("--dropout", type=real(0, 1, high_open=True), help="dropout probability")
 
@@ -64,12 +86,13 @@ def train(args: argparse.Namespace) -> int:
     """``minifm train clip``: train from scratch, or continue with ``--resume``."""
     def start(train_config: TrainConfig) -> tuple[CLIP, ShapesCaptionData, WordTokenizer]:
         data = caption_data(args.image_size or 16)
-        config = model_config(args.preset, data, **{k: getattr(args, k) for k in MODEL_FLAGS})
+        flags = {**{k: getattr(args, k) for k in MODEL_FLAGS}, **pool_flags(args)}
+        config = model_config(args.preset, data, **flags)
         return new_model(config, train_config.seed), data, data.tokenizer
 
     trainer = start_or_resume(
         args, family="clip", defaults=TRAIN_DEFAULTS, out=output_dir(args, "out/clip"),
-        model_flags=MODEL_FLAGS + ("image_size",), start=start,
+        model_flags=MODEL_FLAGS + ("image_size", "pooling"), start=start,
         resume_data=lambda ckpt: caption_data(ckpt.model_config["image_size"],
                                               ckpt.build_tokenizer()),
         extra_metrics=temperature_metric, throughput=THROUGHPUT)

@@ -19,9 +19,22 @@ End-of-text pooling. transformers pools at the first position of ``text_config.e
 except when that id is 2, a value older configs carry (OpenAI's own among them), where it takes
 the position of the largest id in the row instead: there OpenAI's tokenizer puts end-of-text,
 the last id of the vocabulary. So ``eos_token_id`` 2 loads as ``eot_id = V - 1``, which reads the
-same position whenever a caption holds its end-of-text token; and a minifm CLIP whose
-``eot_id`` is 2 cannot be exported. Captions are right-padded with ``pad_id``; under the causal
-mask nothing after the end-of-text token reaches it, so any padding id gives the same embedding.
+same position whenever a caption holds its end-of-text token. Captions are right-padded with
+``pad_id``; under the causal mask nothing after the end-of-text token reaches it, so any padding
+id gives the same embedding.
+
+The other way, ``eot_id`` 2 is exactly minifm's word tokenizer's [EOS], so every CLIP trained
+with ``minifm train clip --pooling cls-eot``. Written as it is, transformers would pool at the
+largest id of each caption, a word. Export therefore swaps ids 2 and V - 1 (``export_ids``): the
+two rows of the token embedding change places, the config says ``eos_token_id = V - 1``, and
+``token_ids.json`` beside the weights holds the map, ``{"minifm_to_hf": [...]}`` (entry i: the
+Hugging Face id of minifm's id i), to apply to minifm's token ids before they go into
+transformers: ``hf_ids = np.array(map)[ids]``. ``load_clip`` applies the inverse when the file is
+there, so a round trip gives back minifm's ids. Why a swap: it is the smallest permutation that
+frees id 2, it keeps the vocabulary's size, and it puts [EOS] at the last id, where OpenAI's
+tokenizer has it, so both of transformers' rules read the same position. (Appending a new row for
+[EOS] would keep id 2 in the vocabulary, and transformers would pool a caption that still holds
+it at position 0 without a word of warning; no config value turns the id-2 rule off.)
 
 Hugging Face's CLIP tokenizer is a BPE with end-of-word markers, not one of minifm's kinds, so
 no tokenizer is read or written. Dimensions: C width, Ch channels, p patch side, E joint width.
@@ -31,6 +44,7 @@ Lesson: lessons/10_clip.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -82,6 +96,7 @@ HF_ACT = {"quick_gelu": "sigmoid", "gelu": "none", "gelu_new": "tanh",   # hidde
           "gelu_pytorch_tanh": "tanh"}
 EPS = 1e-5                   # minifm's LayerNorm epsilon, CLIP's layer_norm_eps
 LEGACY_EOS = 2               # transformers' "largest id" pooling (see the module docstring)
+TOKEN_MAP = "token_ids.json"   # minifm id -> Hugging Face id, beside the weights of a swap
 
 
 def name_table(vision_layers: int, text_layers: int) -> Table:
@@ -143,8 +158,9 @@ def config_to_hf(config: CLIPConfig) -> dict:
                          f"token; this CLIP pools {config.image_pool!r} and {config.text_pool!r}")
     if config.eot_id is None or config.eot_id == LEGACY_EOS:
         raise ValueError(f"Hugging Face's CLIPModel pools at the first token of a fixed id "
-                         f"(and treats id 2 specially): export needs CLIPConfig.eot_id set to an "
-                         f"id other than 2, got {config.eot_id!r}")
+                         f"(and treats id 2 specially): its config needs CLIPConfig.eot_id set "
+                         f"to an id other than 2 (save_clip swaps a 2 away), got "
+                         f"{config.eot_id!r}; `minifm train clip --pooling cls-eot` sets it")
     act = {form: name for name, form in HF_ACT.items()}[config.gelu]   # gelu_pytorch_tanh
     common = {"hidden_act": act, "layer_norm_eps": EPS, "attention_dropout": config.dropout,
               "projection_dim": config.embed_dim}
@@ -167,9 +183,35 @@ def config_to_hf(config: CLIPConfig) -> dict:
                             "bos_token_id": None}}
 
 
+def export_ids(config: CLIPConfig) -> np.ndarray | None:
+    """The ids (V,) Hugging Face gets for minifm's ids 0..V-1 on export: ids 2 and V - 1
+    swapped when ``eot_id`` is 2 (see the module docstring); None when they stay as they are."""
+    if config.eot_id != LEGACY_EOS:
+        return None
+    V = config.vocab_size
+    if V - 1 == LEGACY_EOS:
+        raise ValueError(f"a CLIP whose eot_id is 2 exports with [EOS] moved to the last id, "
+                         f"which needs vocab_size >= 4, got {V}")
+    ids = np.arange(V)
+    ids[[LEGACY_EOS, V - 1]] = V - 1, LEGACY_EOS
+    return ids
+
+
+def read_token_map(file: Path, vocab_size: int) -> np.ndarray:
+    """The ids (V,) of ``token_ids.json``: ValueError naming the file unless it holds a
+    permutation of 0..V-1 under "minifm_to_hf"."""
+    ids = read_json(file).get("minifm_to_hf")
+    if not (isinstance(ids, list) and all(type(i) is int for i in ids)
+            and sorted(ids) == list(range(vocab_size))):
+        raise ValueError(f"{file}: 'minifm_to_hf' must be a permutation of the ids "
+                         f"0..{vocab_size - 1} (the vocabulary of config.json)")
+    return np.array(ids)
+
+
 def load_clip(path: str | os.PathLike, *, dtype: type = np.float32) -> CLIP:
     """A Hugging Face CLIPModel folder (``config.json``, ``model.safetensors``) -> a minifm CLIP
-    in eval mode. Images go in as (B, H, W, Ch), not PyTorch's (B, Ch, H, W)."""
+    in eval mode. Images go in as (B, H, W, Ch), not PyTorch's (B, Ch, H, W). A ``token_ids.json``
+    written by ``save_clip`` is undone: the model reads minifm's ids again."""
     path = Path(path)
     require_files(path, (CONFIG, WEIGHTS), "CLIP")
     config = config_from_hf(read_json(path / CONFIG), path / CONFIG)
@@ -180,6 +222,12 @@ def load_clip(path: str | os.PathLike, *, dtype: type = np.float32) -> CLIP:
     conv = tensors[PATCH]                                          # (C, Ch, p, p)
     state = to_minifm(tensors, table, path / WEIGHTS)
     state["visual.patch_embed.proj.weight"] = conv.transpose(2, 3, 1, 0).reshape(-1, len(conv))
+    if (path / TOKEN_MAP).is_file():
+        ids = read_token_map(path / TOKEN_MAP, config.vocab_size)   # minifm id -> HF id
+        state["text.wte.weight"] = state["text.wte.weight"][ids]     # our row i: their ids[i]
+        back = np.argsort(ids)                                        # HF id -> minifm id
+        config = dataclasses.replace(config, eot_id=int(back[config.eot_id]),
+                                     pad_id=int(back[config.pad_id]))
     scale = float(np.exp(state["contrastive.logit_scale"]))       # never clamped below it
     config = dataclasses.replace(config, max_logit_scale=max(100.0, scale))
     model = CLIP(config, rng=np.random.default_rng(0), dtype=dtype)   # weights all overwritten
@@ -189,15 +237,24 @@ def load_clip(path: str | os.PathLike, *, dtype: type = np.float32) -> CLIP:
 
 
 def save_clip(model: CLIP, path: str | os.PathLike) -> list[str]:
-    """Write ``model`` as a Hugging Face CLIPModel folder; returns the names of the files."""
+    """Write ``model`` as a Hugging Face CLIPModel folder; returns the names of the files
+    (with ``token_ids.json`` when [EOS] = 2 is swapped to the last id: the module docstring)."""
     if not isinstance(model, CLIP):
         raise TypeError(f"save_clip needs a minifm CLIP, got {type(model).__name__}")
     config = model.config
-    hf_config = config_to_hf(config)
     state = model.state_dict()
+    ids, files = export_ids(config), {}
+    if ids is not None:
+        wte = state["text.wte.weight"]                                # (V, C)
+        state["text.wte.weight"] = np.empty_like(wte)
+        state["text.wte.weight"][ids] = wte                           # their row ids[i]: our i
+        config = dataclasses.replace(config, eot_id=int(ids[config.eot_id]),
+                                     pad_id=int(ids[config.pad_id]))
+        files[TOKEN_MAP] = json.dumps({"minifm_to_hf": ids.tolist()}) + "\n"
+    hf_config = config_to_hf(config)
     tensors = to_hf(state, name_table(config.vision_layers, config.text_layers))
     p, Ch = config.patch_size, config.channels
     w = state["visual.patch_embed.proj.weight"]                   # (p p Ch, C)
     tensors[PATCH] = w.reshape(p, p, Ch, -1).transpose(3, 2, 0, 1)   # -> (C, Ch, p, p)
-    write_folder(path, hf_config, tensors)
-    return [CONFIG, WEIGHTS]
+    write_folder(path, hf_config, tensors, files)
+    return [CONFIG, WEIGHTS, *files]

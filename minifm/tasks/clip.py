@@ -63,10 +63,15 @@ def caption_data(image_size: int = 16, tokenizer: WordTokenizer | None = None
 
 def model_config(preset: str, data: ShapesCaptionData, **overrides: Any) -> CLIPConfig:
     """The preset sized for the data (its image side and vocabulary, and a context at least as
-    long as its longest caption), plus every override that is not None."""
+    long as its longest caption), plus every override that is not None.
+
+    An "eot" text pool reads the tokenizer's [EOS] (``eot_id``), as OpenAI's CLIP does: the
+    same position as the last real token, since every caption ends with [EOS], and what a
+    Hugging Face CLIPModel can express (``minifm export``)."""
     config = from_preset(PRESETS, preset, **overrides)
+    eot_id = data.tokenizer.eos_id if config.text_pool == "eot" else config.eot_id
     return dataclasses.replace(config, image_size=data.world.config.image_size,
-                               vocab_size=data.tokenizer.vocab_size,
+                               vocab_size=data.tokenizer.vocab_size, eot_id=eot_id,
                                context_length=max(config.context_length, data.context_length))
 
 

@@ -6,8 +6,9 @@
 The checkpoint's family picks the converter in ``minifm.pretrained``: a GPT becomes a GPT-2
 (``GPT2LMHeadModel``), a pre-trained BERT a ``BertForPreTraining`` (``BertForMaskedLM`` loads it
 too), a CLIP a ``CLIPModel`` if Hugging Face can express it (class-token and end-of-text pooling
-with a fixed end-of-text id: see ``minifm.pretrained.clip``). Lessons: lessons/08_gpt.md,
-lessons/09_bert.md, lessons/10_clip.md.
+with a fixed end-of-text id: ``minifm train clip --pooling cls-eot``; the word tokenizer's
+[EOS] = 2 is swapped to the last id and ``token_ids.json`` holds the map, see
+``minifm.pretrained.clip``). Lessons: lessons/08_gpt.md, lessons/09_bert.md, lessons/10_clip.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ FORMATS = ("hf",)
 
 def _save_clip(model: Any, tokenizer: Any, path: Path) -> list[str]:
     """CLIP's caption tokenizer (minifm's word tokenizer) has no Hugging Face counterpart: only
-    the model is written."""
+    the model is written (and the id map of ``save_clip``)."""
     return save_clip(model, path)
 
 

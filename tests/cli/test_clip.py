@@ -60,7 +60,7 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert main(["train", "clip", "--resume", str(trained), "--steps", "310", "--out",
                  str(tmp_path), "--eval-images", "20", "--quiet"]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["steps_done"] == 310
-    for flag in (["--vision-width", "8"], ["--image-size", "24"]):
+    for flag in (["--vision-width", "8"], ["--image-size", "24"], ["--pooling", "mean"]):
         assert main(["train", "clip", "--resume", str(trained), "--out", str(tmp_path)]
                     + flag) == 2
 
@@ -71,6 +71,10 @@ def test_train_rejects_bad_flags(tmp_path, capsys):
     assert main(["train", "clip", "--image-size", "18", "--steps", "1",
                  "--out", str(tmp_path)]) == 2
     assert "divisible by patch_size=4" in capsys.readouterr().err
+    assert main(["train", "clip", "--pooling", "cls-eot", "--text-pool", "mean", "--steps", "1",
+                 "--out", str(tmp_path)]) == 2
+    assert ("--pooling cls-eot means --image-pool cls --text-pool eot, but --text-pool mean "
+            "was given") in capsys.readouterr().err
 
 
 def test_zeroshot_scores_labels_that_name_a_colour_and_a_shape(trained, capsys):

@@ -1,6 +1,7 @@
 """CLIP between Hugging Face and minifm (minifm.pretrained.clip): a random transformers CLIPModel
 loads into minifm with the same embeddings and logits, and a minifm CLIP saved by ``save_clip``
-loads into transformers with the same outputs.
+loads into transformers with the same outputs; one whose [EOS] is 2 (minifm's word tokenizer)
+does too, through the id map export writes, and loads back with minifm's ids.
 
 Bound: 1e-5 on float32 unit-length embeddings and on the logits (scaled cosines, |logit| <= the
 stored scale) of one- and two-layer towers with weights of std 0.3; captions are right-padded.
@@ -104,10 +105,51 @@ def test_an_exported_clip_loads_in_transformers_with_the_same_outputs(tmp_path, 
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
+def test_an_eos_id_of_2_exports_swapped_with_the_last_id_and_its_map(tmp_path, rng):
+    # minifm's word tokenizer: [PAD]=0, [BOS]=1, [EOS]=2; transformers would pool id 2 at the
+    # largest id of each row, so export moves [EOS] to V - 1 and writes the map
+    config = CLIPConfig(image_size=8, patch_size=4, vision_width=12, vision_layers=1,
+                        vision_heads=3, image_pool="cls", vocab_size=V, context_length=8,
+                        text_width=16, text_layers=2, text_heads=2, text_pool="eot",
+                        pad_id=0, eot_id=2, embed_dim=10)
+    model = CLIP(config, rng=rng).eval()
+    for name, p in model.named_parameters():
+        if p.data.ndim:
+            p.data[...] = rng.normal(0.0, 0.3, p.shape)
+    model.contrastive.logit_scale.data[...] = 2.0
+    assert save_clip(model, tmp_path) == ["config.json", "model.safetensors", "token_ids.json"]
+    ids = np.array(json.loads((tmp_path / "token_ids.json").read_text())["minifm_to_hf"])
+    assert ids[2] == V - 1 and ids[V - 1] == 2 and np.array_equal(np.sort(ids), np.arange(V))
+    hf = CLIPModel.from_pretrained(tmp_path).eval()
+    assert hf.config.text_config.eos_token_id == V - 1
+    images = rng.standard_normal((3, 8, 8, 3)).astype(np.float32)
+    tokens = np.zeros((3, 8), dtype=np.int64)                 # [BOS] words [EOS] [PAD]...
+    for row, n in zip(tokens, (3, 8, 5)):
+        row[0], row[1:n - 1], row[n - 1] = 1, rng.integers(3, V, size=n - 2), 2
+    img, txt, logits = hf_outputs(hf, images, ids[tokens], (tokens != 0).astype(np.int64))
+    assert np.abs(model.encode_image(images) - img).max() < TOL
+    assert np.abs(model.encode_text(tokens) - txt).max() < TOL
+    assert np.abs(model(images, tokens)[0] - logits).max() < TOL * np.exp(2.0)
+    again = load_clip(tmp_path)                               # the map undone: minifm's ids
+    assert (again.config.eot_id, again.config.pad_id) == (2, 0)
+    for (name, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+def test_a_broken_token_map_names_the_file(tmp_path, rng):
+    config = CLIPConfig(image_pool="cls", text_pool="eot", eot_id=2)
+    save_clip(CLIP(config, rng=rng), tmp_path)
+    (tmp_path / "token_ids.json").write_text(json.dumps({"minifm_to_hf": [0, 1, 2]}))
+    with pytest.raises(ValueError, match=r"token_ids.json: 'minifm_to_hf' must be a permutation "
+                                         r"of the ids 0\.\.27"):
+        load_clip(tmp_path)
+
+
 @pytest.mark.parametrize("options, message", [
     ({}, r"pools the class token and the end-of-text token; this CLIP pools 'mean' and 'mean'"),
-    ({"image_pool": "cls", "text_pool": "eot"}, r"eot_id set to an id other than 2, got None"),
-    ({"image_pool": "cls", "text_pool": "eot", "eot_id": 2}, r"other than 2, got 2")])
+    ({"image_pool": "cls", "text_pool": "eot"}, r"eot_id set to an id other than 2 .*got None"),
+    ({"image_pool": "cls", "text_pool": "eot", "vocab_size": 3, "eot_id": 2},
+     r"needs vocab_size >= 4, got 3")])
 def test_what_hugging_face_cannot_express_is_not_exported(tmp_path, rng, options, message):
     with pytest.raises(ValueError, match=message):
         save_clip(CLIP(CLIPConfig(**options), rng=rng), tmp_path)

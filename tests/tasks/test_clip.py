@@ -123,7 +123,9 @@ def test_model_config_sizes_the_model_for_the_data():
     config = model_config("classroom", data, embed_dim=8, text_pool=None)
     # 24 caption words + 4 special tokens; the preset's 12 positions hold the 9-token captions
     assert (config.vocab_size, config.context_length, config.embed_dim) == (28, 12, 8)
-    assert config.text_pool == "mean"
+    assert (config.text_pool, config.eot_id) == ("mean", None)
+    # the "eot" pool reads the word tokenizer's [EOS], a fixed id, as OpenAI's CLIP does
+    assert model_config("classroom", data, text_pool="eot").eot_id == data.tokenizer.eos_id == 2
     data.context_length = 20
     assert model_config("classroom", data).context_length == 20
     with pytest.raises(ValueError, match="unknown preset"):
