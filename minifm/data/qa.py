@@ -10,7 +10,7 @@ sentences; a question asks about one of them, and its answer is a span of the co
     context   tom wakes up early . it is rainy today . so he takes his umbrella . mia wakes up
               early . then she walks to the park . at the park she plays football .
     question  what does mia do at the park ?
-    answer    plays football                         (words 27..28 of the context)
+    answer    plays football                         (words 32..33 of the context)
 
 Since both characters do similar things, the question's name decides which span is right. The
 model reads ``[CLS] question [SEP] context [SEP]`` (segments 0 and 1); the answer's start is the
@@ -36,9 +36,10 @@ from minifm.data.stories import CHARACTERS, FOODS, OUTINGS, PETS, WEATHER
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
 
 SPLITS = ("train", "val")
-EPISODES = (2, 1)           # at most this many episodes in the first and the second day:
-                            # two days and a question then fit in 64 tokens
-
+EPISODES = (2, 1)           # at most this many episodes in the first and the second day
+MAX_WORDS = 45              # question + context words; a longer draw is drawn again, so that
+                            # with [CLS], two [SEP] and the question words "what", "does",
+                            # "where" in pieces it fits a 64-token BERT
 
 class QAExample(NamedTuple):
     question: str
@@ -91,7 +92,15 @@ def _day(rng: np.random.Generator, name: str, pron: str, poss: str, max_episodes
 
 
 def qa_example(rng: np.random.Generator) -> QAExample:
-    """One context (two different characters' days) and one question about it."""
+    """One context (two different characters' days) and one question about it, together at
+    most ``MAX_WORDS`` words."""
+    while True:
+        example = _draw(rng)
+        if len(example.question.split()) + len(example.context) <= MAX_WORDS:
+            return example
+
+
+def _draw(rng: np.random.Generator) -> QAExample:
     first, second = rng.choice(len(CHARACTERS), size=2, replace=False)
     words: list[str] = []
     candidates: list[tuple[str, int, int]] = []

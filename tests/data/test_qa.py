@@ -4,7 +4,7 @@ SQuAD's exact match and token F1 on hand-worked cases."""
 import numpy as np
 import pytest
 
-from minifm.data.qa import (QAData, QAExample, encode_qa, exact_match, normalize_answer,
+from minifm.data.qa import (MAX_WORDS, QAData, QAExample, encode_qa, exact_match, normalize_answer,
                             qa_examples, squad_scores, token_f1)
 from minifm.tokenizers.wordpiece import WordPieceTokenizer
 
@@ -22,7 +22,7 @@ def test_questions_name_one_of_the_two_characters_and_answers_are_spans():
         assert 0 <= e.start <= e.end < len(e.context)
         name = next(w for w in e.question.split()[2:] if w in e.context)
         assert e.context.count(name) >= 1 and e.answer
-        assert len(e.question.split()) + len(e.context) + 3 <= 64   # fits the classroom BERT
+        assert len(e.question.split()) + len(e.context) <= MAX_WORDS
 
 
 def test_an_answer_is_the_first_to_the_last_wordpiece_of_its_words(tok):
