@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import bert, clip, common, dalle, gpt, tour
+from minifm.cli import bert, bert_tasks, clip, common, dalle, gpt, tour
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle}
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         common.add_common_train_arguments(p)
         module.add_train_arguments(p)
         p.set_defaults(run=module.train)
-    for module in FAMILIES.values():
+    for module in (*FAMILIES.values(), bert_tasks):
         for name, (add_arguments, run) in getattr(module, "COMMANDS", {}).items():
             _add_command(sub, name, _help_line(run), add_arguments, run)
     _add_command(sub, "tour", _help_line(tour.run), tour.add_arguments, tour.run)
