@@ -10,9 +10,10 @@ and mention four kinds of entity: people (PER), places (LOC), organisations (ORG
     on friday olga stone walks to san diego .
     O  B-DATE B-PER I-PER O     O  B-LOC I-LOC O
 
-The "train" split draws its names only from the ``*_TRAIN`` lists, "val" only from the
-``*_HELD_OUT`` lists, so a tagger cannot pass "val" by remembering names: it must read the
-context ("walks to ...", "works at ...") and the shape of the words.
+The "train" split's people, places and organisations are invented words ("kedu", "mosa tivo"),
+its dates come from ``DATES_TRAIN``; "val" draws every entity from the ``*_HELD_OUT`` lists,
+whose words never occur in "train". So a tagger cannot pass "val" by remembering names: it must
+read the frame around them ("walks to ...", "works at ...", "on ...").
 
 BERT's NER setup (Devlin et al. 2019, section 5.3): a word of several WordPieces is labelled on
 its first piece; the continuations, [CLS], [SEP] and padding carry ``IGNORE_INDEX`` so the loss
@@ -37,20 +38,42 @@ TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-DATE", "I-
 TAG_ID = {t: i for i, t in enumerate(TAGS)}
 SPLITS = ("train", "val")
 
-PEOPLE_TRAIN = ["tom", "ben", "sam", "leo", "anna", "mia", "lily", "emma", "tom baker",
-                "mia rossi", "ben carter"]
+# Held-out names: only in "val". Training names are invented, a fresh one nearly every time, so
+# a tagger that memorised them would have nothing to go on: it must learn the frames.
 PEOPLE_HELD_OUT = ["olga", "ravi", "kofi", "yuki", "ines", "olga stone", "ravi patel"]
-PLACES_TRAIN = ["paris", "rome", "oslo", "cairo", "london", "new york", "hong kong"]
 PLACES_HELD_OUT = ["lima", "delhi", "kyoto", "accra", "san diego", "buenos aires"]
-ORGS_TRAIN = ["acme", "globex", "city bank", "river school", "green farm"]
 ORGS_HELD_OUT = ["initech", "hooli", "sun labs", "hill college"]
 DATES_TRAIN = ["monday", "tuesday", "wednesday", "thursday", "may first", "june second"]
 DATES_HELD_OUT = ["friday", "saturday", "sunday", "july third", "april fifth"]
+HELD_OUT = {"PER": PEOPLE_HELD_OUT, "LOC": PLACES_HELD_OUT, "ORG": ORGS_HELD_OUT,
+            "DATE": DATES_HELD_OUT}
+HELD_OUT_WORDS = {w for names in HELD_OUT.values() for name in names for w in name.split()}
+SYLLABLES = ["ba", "bo", "da", "du", "fe", "ga", "ha", "jo", "ka", "ke", "lu", "ma", "mo", "na",
+             "ni", "pe", "ru", "sa", "su", "ta", "ti", "vo", "we", "zo"]
 
-ENTITIES = {"train": {"PER": PEOPLE_TRAIN, "LOC": PLACES_TRAIN, "ORG": ORGS_TRAIN,
-                      "DATE": DATES_TRAIN},
-            "val": {"PER": PEOPLE_HELD_OUT, "LOC": PLACES_HELD_OUT, "ORG": ORGS_HELD_OUT,
-                    "DATE": DATES_HELD_OUT}}
+
+def invented_name(rng: np.random.Generator) -> str:
+    """One or two invented words of 2-3 syllables ("kedu", "mosa tivo"), none a held-out word."""
+    words = []
+    for _ in range(1 + int(rng.random() < 0.3)):
+        word = ""
+        while not word or word in HELD_OUT_WORDS:
+            word = "".join(SYLLABLES[int(i)] for i in rng.integers(len(SYLLABLES),
+                                                                    size=int(rng.integers(2, 4))))
+        words.append(word)
+    return " ".join(words)
+
+
+def entity(rng: np.random.Generator, kind: str, split: str) -> str:
+    """A name of ``kind`` for ``split``: invented (dates: the training list) or held out."""
+    if split == "val":
+        names = HELD_OUT[kind]
+    elif kind == "DATE":
+        names = DATES_TRAIN
+    else:
+        return invented_name(rng)
+    return names[int(rng.integers(len(names)))]
+
 
 # {KIND} slots; a second person is {PER2}. The frames, not the names, say what a word is.
 TEMPLATES = ["{PER} works at {ORG} .",
@@ -66,7 +89,6 @@ TEMPLATES = ["{PER} works at {ORG} .",
 
 def tagged_sentence(rng: np.random.Generator, split: str) -> tuple[list[str], list[str]]:
     """One sentence of ``split``: its words (N) and their BIO tags (N)."""
-    names = ENTITIES[split]
     template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
     words: list[str] = []
     tags: list[str] = []
@@ -76,9 +98,9 @@ def tagged_sentence(rng: np.random.Generator, split: str) -> tuple[list[str], li
             tags.append("O")
             continue
         kind = slot.strip("{}").rstrip("2")
-        entity = names[kind][int(rng.integers(len(names[kind])))].split()
-        words += entity
-        tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
+        name = entity(rng, kind, split).split()
+        words += name
+        tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(name) - 1)
     return words, tags
 
 

@@ -54,8 +54,8 @@ N_TRAIN = {"sentiment": 32, "ner": 400, "qa": 800}
 N_VAL = {"sentiment": 400, "ner": 200, "qa": 200}
 MAX_ANSWER_TOKENS = 8
 EVAL_ROWS = 64                       # rows per inference batch (bounds MiniLM's memory)
-FINETUNE_DEFAULTS = TrainConfig(steps=300, batch_size=16, lr=5e-4, min_lr=5e-5, warmup_steps=20,
-                                eval_interval=300, eval_batches=4)
+FINETUNE_DEFAULTS = TrainConfig(steps=500, batch_size=16, lr=1e-3, min_lr=1e-4, warmup_steps=20,
+                                eval_interval=500, eval_batches=4)
 
 
 # ---- encoders, heads and data ----------------------------------------------------------------------
