@@ -1,5 +1,7 @@
 """The extractive question-answering loss: one cross-entropy for the answer's first token and one
-for its last, averaged (Devlin et al. 2019, "BERT", section 4.2, SQuAD v1.1).
+for its last, averaged (Devlin et al. 2019, "BERT", section 4.2, SQuAD v1.1: the paper states the
+sum of the two log-likelihoods; its released ``run_squad.py`` and Hugging Face take the mean,
+which halves the gradient and nothing else).
 
 Dimensions: B batch, T time (token positions).
 

@@ -195,7 +195,7 @@ def task_scores(task: str, model: Module, data: Any, split: str = "val") -> dict
 
 
 # ---- fine-tuning -----------------------------------------------------------------------------------
-def finetune(run: str | os.PathLike, task: str, train_config: TrainConfig = FINETUNE_DEFAULTS, *,
+def finetune(run: str | os.PathLike | None, task: str, train_config: TrainConfig = FINETUNE_DEFAULTS, *,
              lora_rank: int | None = None, lora_alpha: float = 8.0, lora_targets: str = "qv",
              scratch: bool = False, n_train: int | None = None, n_val: int | None = None,
              out_dir: str | os.PathLike | None = None, quiet: bool = True,
@@ -205,10 +205,14 @@ def finetune(run: str | os.PathLike, task: str, train_config: TrainConfig = FINE
     weights), fully or (``lora_rank``) through LoRA adapters; score it on the held-out split.
 
     ``encoder`` passes an already loaded (encoder, tokenizer) of ``run``, to load it once for
-    many runs. Returns the model, its tokenizer, the scores, the trainable and total parameter
+    many runs (``run`` may then be None, for an encoder that is not saved anywhere; a LoRA run
+    of it cannot be saved). Returns the model, its tokenizer, the scores, the trainable and total parameter
     counts, seconds per step and the trainer's metrics; with ``out_dir``, the run is saved there.
     """
     check_task(task)
+    if run is None and (encoder is None or (lora_rank is not None and out_dir is not None)):
+        raise ValueError("finetune needs run (a train-bert run or 'minilm'), unless an encoder "
+                         "is given and no LoRA run is saved")
     if lora_rank is not None and (isinstance(lora_rank, bool) or lora_rank < 1):
         raise ValueError(f"the LoRA rank must be >= 1 (--lora R), got {lora_rank}")
     base, tokenizer = load_encoder(run) if encoder is None else encoder
@@ -311,12 +315,14 @@ def answer_question(model: BertForQuestionAnswering, tokenizer: WordPieceTokeniz
     return " ".join(words[first:last + 1]), float(scores[0])
 
 
-def compare_transfer(run: str | os.PathLike, task: str, seeds: Sequence[int] = (0, 1, 2),
-                     train_config: TrainConfig = FINETUNE_DEFAULTS, **kwargs: Any
+def compare_transfer(run: str | os.PathLike | None, task: str, seeds: Sequence[int] = (0, 1, 2),
+                     train_config: TrainConfig = FINETUNE_DEFAULTS, *,
+                     encoder: tuple[Bert, WordPieceTokenizer] | None = None, **kwargs: Any
                      ) -> dict[str, Any]:
-    """Fine-tune ``run``'s encoder and the same architecture from scratch, per seed (same data,
-    steps and hyperparameters); returns the scores of each and their means."""
-    encoder = load_encoder(run)
+    """Fine-tune ``run``'s encoder (or the given ``encoder``) and the same architecture from
+    scratch, per seed (same data, steps and hyperparameters; ``kwargs`` go to ``finetune``);
+    returns the scores of each and their means."""
+    encoder = load_encoder(run) if encoder is None else encoder
     out: dict[str, Any] = {"seeds": list(seeds), "pretrained": [], "scratch": []}
     for seed in seeds:
         config = dataclasses.replace(train_config, seed=seed)

@@ -11,6 +11,7 @@ from minifm.models.bert import BertConfig
 from minifm.models.bert_heads import (BertForQuestionAnswering, BertForTokenClassification,
                                       best_span, context_mask)
 from minifm.nn.linear import Linear
+from minifm.training.optim import AdamW
 
 TINY = BertConfig(vocab_size=13, context_length=8, n_layer=1, n_head=2, n_embd=8, n_inner=16,
                   dropout=0.0, n_classes=3, pooler=False)
@@ -160,3 +161,23 @@ def test_whole_model_backward_matches_numerical_gradient_with_padding(rng, cls):
             errors[name] = rel_error(p.grad[keep], numerical[keep])
     assert set(errors) | set(zeros) == {n for n, _ in model.named_parameters()}
     assert max(errors.values()) < 1e-5                         # whole-model bound (STYLE.md)
+
+
+@pytest.mark.parametrize("cls", [BertForTokenClassification, BertForQuestionAnswering])
+def test_heads_overfit_one_batch(rng, cls):
+    model = cls(TINY, rng=rng, dtype=np.float32)
+    idx, segments, attention = qa_batch(rng)
+    if cls is BertForTokenClassification:
+        batch = (idx, segments, attention, np.where(attention == 1, rng.integers(0, 3, idx.shape),
+                                                    IGNORE_INDEX))
+    else:
+        batch = (idx, segments, attention, np.array([4, 5]), np.array([6, 5]))
+    opt = AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    first = None
+    for _ in range(150):
+        opt.zero_grad()
+        _, loss = model(*batch)
+        first = loss if first is None else first
+        model.backward()
+        opt.step()
+    assert loss < 0.05 < first                                  # memorised the batch

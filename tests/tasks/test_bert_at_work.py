@@ -1,6 +1,6 @@
 """BERT at work end to end on a tiny pre-trained BERT: fine-tuning each task fully and with LoRA
 (only adapters and head move, only they are saved), loading a run back, tagging, answering,
-and the scores on a model that learnt the tasks."""
+the scores, and the real MiniLM (slow)."""
 
 import dataclasses
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from minifm.nn.lora import is_adapter, lora_layers
+from minifm.pretrained import minilm_path
 from minifm.tasks.bert import pretrain
 from minifm.tasks.bert_at_work import (ADAPTERS_NAME, answer_question, finetune,
                                        load_encoder, load_finetuned, tag_text, task_data,
@@ -100,3 +101,24 @@ def test_bad_input_is_refused_clearly(run, tmp_path):
         load_finetuned(run)
     with pytest.raises(ValueError, match="at least 2 training"):
         task_data("ner", tokenizer, 64, n_train=1)
+
+
+try:
+    MINILM_MISSING = not bool(minilm_path())
+except FileNotFoundError:
+    MINILM_MISSING = True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(MINILM_MISSING, reason="the all-MiniLM-L6-v2 package is not installed")
+def test_minilm_finetunes_with_lora_in_numpy(tmp_path):
+    # a few steps of the real 22M-parameter encoder: its WordPieces, its weights, minifm's backward
+    config = TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, eval_interval=3,
+                         eval_batches=1)
+    result = finetune("minilm", "qa", config, lora_rank=4, n_train=8, n_val=4, out_dir=tmp_path)
+    assert result["total_params"] > 22_000_000
+    # rank 4 on q and v of 6 layers: 6 x 4 x (384 + 768) adapters plus the 384 x 2 + 2 head
+    assert result["trainable_params"] == 6 * 4 * (384 + 768) + 384 * 2 + 2
+    assert set(result["scores"]) == {"exact_match", "f1"}
+    model, _, task = load_finetuned(tmp_path)
+    assert task == "qa" and model.config.n_embd == 384
