@@ -25,7 +25,7 @@ from minifm.tasks.bert_at_work import (FINETUNE_DEFAULTS, LORA_TARGETS, TASKS, a
                                        compare_transfer, finetune, load_finetuned, tag_text)
 
 
-# ---- minifm finetune-bert ------------------------------------------------------------------------
+# ---- minifm finetune-bert -----------------------------------------------------------------------
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     bert.add_finetune_arguments(parser)
     parser.set_defaults(labelled=None, held_out=None)     # each task has its own sizes
@@ -86,9 +86,10 @@ def finetune_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- minifm ner / minifm qa ------------------------------------------------------------------------
+# ---- minifm ner / minifm qa ---------------------------------------------------------------------
 def add_ner_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="RUN", help="a folder from `finetune-bert --task ner`")
+    parser.add_argument("checkpoint", metavar="RUN",
+                        help="a folder from `finetune-bert --task ner`")
     parser.add_argument("text", help="the text to tag")
 
 
@@ -106,7 +107,8 @@ def ner_command(args: argparse.Namespace) -> int:
 
 
 def add_qa_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="RUN", help="a folder from `finetune-bert --task qa`")
+    parser.add_argument("checkpoint", metavar="RUN",
+                        help="a folder from `finetune-bert --task qa`")
     parser.add_argument("--context", required=True, help="the text holding the answer")
     parser.add_argument("--question", required=True, help="the question")
     parser.add_argument("--max-answer", type=int, default=8, metavar="N",

@@ -74,7 +74,8 @@ def _day(rng: np.random.Generator, name: str, pron: str, poss: str, max_episodes
             questions.append((f"what does {name} take ?", k + 1, 4, 4))
         elif episode == "pet":
             pet = _pick(rng, PETS)
-            sentences += [f"{name} feeds {poss} {pet} .".split(), f"the {pet} {PETS[pet]} .".split()]
+            sentences += [f"{name} feeds {poss} {pet} .".split(),
+                          f"the {pet} {PETS[pet]} .".split()]
             questions.append((f"what does {name} feed ?", k, 3, 3))
         elif episode == "outing":
             place = _pick(rng, OUTINGS)
@@ -139,7 +140,8 @@ def encode_qa(tokenizer: WordPieceTokenizer, question: str, context: Sequence[st
         raise ValueError(f"question and context are {T} tokens long with [CLS] and two [SEP] "
                          f"(the question alone {len(q)}); the model reads at most "
                          f"{context_length}: shorten them")
-    ids = [tokenizer.cls_token_id] + q + [tokenizer.sep_token_id] + pieces + [tokenizer.sep_token_id]
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    ids = [cls] + q + [sep] + pieces + [sep]
     segments = [0] * (len(q) + 2) + [1] * (len(pieces) + 1)
     word_of = [-1] * (len(q) + 2) + owner + [-1]
     span = None

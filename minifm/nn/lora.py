@@ -142,8 +142,8 @@ def qkv_columns(n_embd: int, parts: str) -> np.ndarray:
     in any combination: "qv" is the paper's choice, section 7.1)."""
     if not parts or set(parts) - set("qkv"):
         raise ValueError(f"parts must be letters of 'qkv', got {parts!r}")
-    return np.concatenate([np.arange(n_embd) + "qkv".index(p) * n_embd for p in sorted(set(parts),
-                                                                                     key="qkv".index)])
+    order = sorted(set(parts), key="qkv".index)
+    return np.concatenate([np.arange(n_embd) + "qkv".index(p) * n_embd for p in order])
 
 
 def apply_lora(model: Module, pattern: str, rank: int, alpha: float, *, rng: np.random.Generator,

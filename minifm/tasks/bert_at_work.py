@@ -58,7 +58,7 @@ FINETUNE_DEFAULTS = TrainConfig(steps=500, batch_size=16, lr=1e-3, min_lr=1e-4, 
                                 eval_interval=500, eval_batches=4)
 
 
-# ---- encoders, heads and data ----------------------------------------------------------------------
+# ---- encoders, heads and data -------------------------------------------------------------------
 def load_encoder(run: str | os.PathLike) -> tuple[Bert, WordPieceTokenizer]:
     """The encoder and tokenizer of ``run``: ``"minilm"`` (all-MiniLM-L6-v2) or a ``train
     bert`` run (a folder or its checkpoint.npz)."""
@@ -76,7 +76,8 @@ def task_model(task: str, encoder: Bert, seed: int, *, scratch: bool = False) ->
     config = encoder.config
     if task == "sentiment":
         model: Module = BertForSequenceClassification(
-            dataclasses.replace(config, n_classes=2, pooler=True), rng=stream(seed, "task_head_init"))
+            dataclasses.replace(config, n_classes=2, pooler=True),
+            rng=stream(seed, "task_head_init"))
     elif task == "ner":
         model = BertForTokenClassification(dataclasses.replace(config, n_classes=len(TAGS)),
                                            rng=stream(seed, "task_head_init"))
@@ -138,7 +139,7 @@ def only_train(trainer: Trainer, names: Sequence[str]) -> None:
     trainer.optimizer = AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
 
 
-# ---- scores ----------------------------------------------------------------------------------------
+# ---- scores -------------------------------------------------------------------------------------
 def _chunks(n: int) -> list[np.ndarray]:
     return [np.arange(i, min(i + EVAL_ROWS, n)) for i in range(0, n, EVAL_ROWS)]
 
@@ -194,8 +195,9 @@ def task_scores(task: str, model: Module, data: Any, split: str = "val") -> dict
     return ner_scores(model, data, split) if task == "ner" else qa_scores(model, data, split)
 
 
-# ---- fine-tuning -----------------------------------------------------------------------------------
-def finetune(run: str | os.PathLike | None, task: str, train_config: TrainConfig = FINETUNE_DEFAULTS, *,
+# ---- fine-tuning --------------------------------------------------------------------------------
+def finetune(run: str | os.PathLike | None, task: str,
+             train_config: TrainConfig = FINETUNE_DEFAULTS, *,
              lora_rank: int | None = None, lora_alpha: float = 8.0, lora_targets: str = "qv",
              scratch: bool = False, n_train: int | None = None, n_val: int | None = None,
              out_dir: str | os.PathLike | None = None, quiet: bool = True,
@@ -206,8 +208,9 @@ def finetune(run: str | os.PathLike | None, task: str, train_config: TrainConfig
 
     ``encoder`` passes an already loaded (encoder, tokenizer) of ``run``, to load it once for
     many runs (``run`` may then be None, for an encoder that is not saved anywhere; a LoRA run
-    of it cannot be saved). Returns the model, its tokenizer, the scores, the trainable and total parameter
-    counts, seconds per step and the trainer's metrics; with ``out_dir``, the run is saved there.
+    of it cannot be saved). Returns the model, its tokenizer, the scores, the trainable and
+    total parameter counts, seconds per step (wall time of the run over its steps, the final
+    validation included) and the trainer's metrics; with ``out_dir``, the run is saved there.
     """
     check_task(task)
     if run is None and (encoder is None or (lora_rank is not None and out_dir is not None)):
@@ -259,7 +262,7 @@ def load_finetuned(run: str | os.PathLike) -> tuple[Module, WordPieceTokenizer, 
     """A fine-tuned run's (model in eval mode, tokenizer, task): a folder (or file) holding a
     full ``checkpoint.npz`` or a LoRA run's ``adapters.npz`` (whose base run is loaded too)."""
     path = Path(run)
-    adapters = path if path.suffix == ".npz" and path.name == ADAPTERS_NAME else path / ADAPTERS_NAME
+    adapters = path if path.name == ADAPTERS_NAME else path / ADAPTERS_NAME
     if adapters.is_file():
         with np.load(adapters, allow_pickle=False) as f:
             meta = json.loads(bytes(f["meta"]).decode("utf-8"))
@@ -284,7 +287,7 @@ def load_finetuned(run: str | os.PathLike) -> tuple[Module, WordPieceTokenizer, 
     return ckpt.build_model().eval(), ckpt.require_tokenizer(), TASK_OF_FAMILY[ckpt.family]
 
 
-# ---- using a fine-tuned model ----------------------------------------------------------------------
+# ---- using a fine-tuned model -------------------------------------------------------------------
 def _words(tokenizer: WordPieceTokenizer, text: str, what: str) -> list[str]:
     words = tokenizer.basic.tokenize(text)
     if not words:
