@@ -176,5 +176,4 @@ def finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fill-mask": (add_fill_mask_arguments, fill_mask_command),
-            "finetune-bert": (add_finetune_arguments, finetune)}
+COMMANDS = {"fill-mask": (add_fill_mask_arguments, fill_mask_command)}   # finetune-bert: bert_tasks

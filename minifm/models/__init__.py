@@ -25,6 +25,8 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "gpt": ("minifm.models.gpt", "GPT", "GPTConfig"),
     "bert": ("minifm.models.bert", "BertForPreTraining", "BertConfig"),
     "bert-classifier": ("minifm.models.bert", "BertForSequenceClassification", "BertConfig"),
+    "bert-ner": ("minifm.models.bert_heads", "BertForTokenClassification", "BertConfig"),
+    "bert-qa": ("minifm.models.bert_heads", "BertForQuestionAnswering", "BertConfig"),
     "clip": ("minifm.models.clip", "CLIP", "CLIPConfig"),
     "dalle": ("minifm.models.dalle", "DALLE", "DALLEConfig"),
     "reward": ("minifm.models.reward", "RewardModel", "RewardConfig"),

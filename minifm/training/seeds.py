@@ -23,6 +23,8 @@ STREAMS: dict[str, int] = {
     "image_tokenizer_report": 5,  # the fresh images its reconstructions are measured on
     "pictures": 6,           # images drawn for the plots of a run
     "classifier_init": 7,    # a classification head put on a pre-trained encoder
+    "task_head_init": 20,    # a tagging or span head (and its encoder, from scratch): lesson 12
+    "lora_init": 21,         # the LoRA adapters' A matrices
     "probe_control": 40,     # the control task's random labels per word type (tasks.probes)
     "assistant_pretrain_text": 50,   # the assistant world's examples whose words are pre-trained on
     "assistant_pretrain_order": 51,  # the shuffled order of those pre-training lines
