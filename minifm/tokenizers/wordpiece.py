@@ -5,8 +5,9 @@ so that its output matches the released BERT tokenizer (and HuggingFace's ``Bert
 token for token on a standard ``vocab.txt``.
 
 1. ``BasicTokenizer`` cuts text into words:
-   - clean: drop NUL (U+0000), U+FFFD and control characters (categories Cc, Cf; tab, newline
-     and carriage return count as whitespace instead); turn every whitespace character into " ";
+   - clean: drop NUL (U+0000), U+FFFD and control characters (every category C*: Cc, Cf, Co,
+     Cn, Cs; tab, newline and carriage return count as whitespace instead); turn every
+     whitespace character into " ";
    - put spaces around CJK ideographs, so that each one is a word of its own;
    - NFC-normalise, then split on whitespace;
    - optionally lower-case each word and strip its accents (NFD, then drop the combining marks,
@@ -61,8 +62,10 @@ def is_whitespace(ch: str) -> bool:
 
 
 def is_control(ch: str) -> bool:
-    """A control or format character (Cc, Cf), except tab/newline/CR, which are whitespace."""
-    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf")
+    """Any "other" character (category C*: control Cc, format Cf, private use Co, unassigned
+    Cn, surrogate Cs), as BERT's released tokenizer defines it, except tab/newline/CR, which
+    are whitespace."""
+    return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
 
 
 def is_punctuation(ch: str) -> bool:
