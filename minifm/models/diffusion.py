@@ -144,6 +144,12 @@ class DiffusionTransformer(Module):
     def dtype(self) -> np.dtype:
         return self.null_cond.data.dtype
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """What one sample is: an image (H, W, Ch)."""
+        S = self.config.image_size
+        return (S, S, self.config.channels)
+
     # ---- input checks ----------------------------------------------------------------------------
     def _check_images(self, x: np.ndarray, what: str) -> int:
         S, Ch = self.config.image_size, self.config.channels
