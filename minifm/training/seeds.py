@@ -23,6 +23,9 @@ STREAMS: dict[str, int] = {
     "image_tokenizer_report": 5,  # the fresh images its reconstructions are measured on
     "pictures": 6,           # images drawn for the plots of a run
     "classifier_init": 7,    # a classification head put on a pre-trained encoder
+    "decoder_init": 60,      # the diffusion decoder over CLIP image embeddings (DALL-E 2)
+    "prior_init": 61,        # a prior from CLIP text to image embeddings (DALL-E 2)
+    "diffusion_pool": 62,    # the captioned images (and CLIP embeddings) DALL-E 2 trains on
 }
 
 
