@@ -11,9 +11,10 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import bert, clip, common, dalle, gpt, tour
+from minifm.cli import bert, clip, common, dalle, diffusion, gpt, tour
 
-FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle}
+FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle,
+                                   "diffusion": diffusion}
 
 
 def _help_line(obj: object) -> str:

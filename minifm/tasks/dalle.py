@@ -122,7 +122,7 @@ def score_drawings(reranker: Reranker, images: np.ndarray, prompts: Sequence[str
 
 
 # ---- drawing captions ----------------------------------------------------------------------------
-def check_captions(data: ShapesTokenData, captions: Sequence[str]) -> None:
+def check_captions(data: ShapesTokenData | ShapesCaptionData, captions: Sequence[str]) -> None:
     """Raise ValueError for an empty caption, unknown words or a caption longer than the model's."""
     known = set(data.tokenizer.vocab)
     for caption in captions:

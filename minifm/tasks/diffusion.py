@@ -42,9 +42,9 @@ from minifm.models.clip import CLIP
 from minifm.models.diffusion import DiffusionConfig, DiffusionTransformer
 from minifm.models.diffusion_prior import (DiffusionPrior, DiffusionPriorConfig,
                                            RegressionPrior, RegressionPriorConfig)
-from minifm.models.diffusion_sampling import SAMPLERS, check_guidance, sample
+from minifm.models.diffusion_sampling import SAMPLERS, check_guidance, ddim_timesteps, sample
 from minifm.tasks.clip import embed_images, embed_texts, load_clip_run
-from minifm.tasks.dalle import Reranker, format_judged, judge_prompts
+from minifm.tasks.dalle import Reranker, check_captions, format_judged, judge_prompts
 from minifm.training.checkpoint import CheckpointError, load_checkpoint
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
@@ -271,6 +271,7 @@ def draw(run: DiffusionRun, captions: Sequence[str], n: int, *, rng: np.random.G
     check_sampling(guidance, sampler, steps, run.decoder.config.num_steps)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of samples must be a positive int, got {n!r}")
+    check_captions(run.captions, captions)                  # CLIP's words, CLIP's length
     text = np.repeat(embed_texts(run.clip, run.captions, list(captions)), n, axis=0)  # (M n, E)
     z = prior_embeddings(run, text, rng, guidance=prior_guidance)
     images = decode(run, z, rng, guidance=guidance, sampler=sampler, steps=steps)
@@ -335,3 +336,20 @@ def interpolate(run: DiffusionRun, caption_a: str, caption_b: str, n: int,
     H, Ch = run.decoder.config.image_size, run.decoder.config.channels
     x_T = np.repeat(rng.standard_normal((1, H, H, Ch)), n, axis=0).astype(run.decoder.dtype)
     return decode(run, path, rng, guidance=guidance, steps=steps, x_T=x_T)
+
+
+def denoising_strip(run: DiffusionRun, caption: str, n: int, rng: np.random.Generator, *,
+                    guidance: float = 3.0, steps: int = 20, shown: int = 8
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """x_t of n drawings of one caption at ``shown`` evenly spaced points of a DDIM run, from
+    the noise x_T to the image: (shown, n, H, W, 3) in [0, 1] (x_t / 2 + 1/2, clipped), and
+    the step t of each point (shown,) (-1 for the final image)."""
+    check_captions(run.captions, [caption])
+    text = np.repeat(embed_texts(run.clip, run.captions, [caption]), n, axis=0)   # (n, E)
+    trajectory: list[np.ndarray] = []
+    decode(run, prior_embeddings(run, text, rng), rng, guidance=guidance, steps=steps,
+           trajectory=trajectory)
+    timesteps = np.append(ddim_timesteps(run.decoder.config.num_steps, steps), -1)  # (N + 1,)
+    pick = np.round(np.linspace(0, len(trajectory) - 1, shown)).astype(int)
+    xs = np.stack([trajectory[i] for i in pick])                        # (shown, n, H, W, 3)
+    return np.clip((xs + 1) / 2, 0.0, 1.0), timesteps[pick]
