@@ -267,7 +267,9 @@ def check_sampling(guidance: float, sampler: str, steps: int | None, num_steps: 
 def draw(run: DiffusionRun, captions: Sequence[str], n: int, *, rng: np.random.Generator,
          guidance: float = 3.0, sampler: str = "ddim", steps: int | None = 50,
          prior_guidance: float = 1.0) -> np.ndarray:
-    """n drawings of each caption: images (M, n, H, W, 3) in [0, 1]."""
+    """n drawings of each caption: images (M, n, H, W, 3) in [0, 1] (``steps`` is for DDIM;
+    DDPM runs every step)."""
+    steps = None if sampler == "ddpm" else steps
     check_sampling(guidance, sampler, steps, run.decoder.config.num_steps)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of samples must be a positive int, got {n!r}")
