@@ -5,11 +5,10 @@ the caption -> prior -> decoder -> image pipeline, judged like the token model.
 Lesson: lessons/14_dalle2_diffusion.md (to be written).
 
     clip, captions = load_clip_run("out/clip")                         (minifm.tasks.clip)
-    decoder = new_decoder(clip, seed)
-    Trainer(decoder, DecoderData(clip, captions), DECODER_DEFAULTS).run()
-    prior = new_prior("diffusion", clip, seed)                         (or "regression")
-    Trainer(prior, PriorData("diffusion", clip, captions), PRIOR_DEFAULTS).run()
-    run = DiffusionRun(decoder, prior, clip, captions)
+    pools = build_pools(clip, captions, seed)          # images and captions, CLIP-embedded once
+    decoder = decoder_trainer(clip, pools); decoder.run()      # a Trainer over DecoderData
+    prior = prior_trainer("diffusion", clip, pools); prior.run()   # or "regression"
+    run = DiffusionRun(decoder.model, prior.model, clip, captions)
     images = draw(run, ["a red circle"], 8, rng=rng)                   # (1, 8, H, W, 3)
     result = evaluate(run, reranker=Reranker(clip, captions))
 
@@ -17,8 +16,8 @@ A run folder of ``minifm train diffusion`` holds ``checkpoint.npz`` (the decoder
 "diffusion"), ``prior/checkpoint.npz`` (family "diffusion-prior" or "regression-prior") and
 ``clip.npz``, a copy of the CLIP checkpoint it was trained on, so the folder alone draws.
 
-What each model sees. The decoder trains on fresh images x_0 (as [-1, 1]) of the "train" split
-with cond = the CLIP image embedding of x_0 itself (DALL-E 2 §2.1); the prior trains on
+What each model sees. The decoder trains on images x_0 (as [-1, 1]) of the "train" split (a pool
+of 8,000, each batch drawn from it with fresh noise) with cond = the CLIP image embedding of x_0 (DALL-E 2 §2.1); the prior trains on
 (caption, image) pairs of that split, from the caption's text embedding to the image's. CLIP is
 frozen throughout. Embeddings are unit vectors; the prior works on them times sqrt(E) (components
 of unit variance, the scale of the noise) and its outputs are normalised back to unit length,
