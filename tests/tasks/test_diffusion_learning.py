@@ -1,5 +1,5 @@
-"""DALL-E 2 learns: a short real run (CLIP, decoder, regression prior) draws held-out
-(colour, shape) pairs judged right far above chance."""
+"""DALL-E 2 learns: a short real run (CLIP 300 steps, decoder 600, regression prior 300; about
+25 s of one core) draws held-out (colour, shape) pairs judged right above chance."""
 
 import dataclasses
 
@@ -27,8 +27,10 @@ def test_short_run_draws_held_out_pairs_far_above_chance():
         PRIOR_DEFAULTS, steps=300, eval_interval=300, eval_batches=1, seed=0))
     prior.run()
     run = DiffusionRun(decoder.model, prior.model, clip, captions)
-    result = evaluate(run, samples=4, candidates=1, guidance=3.0, steps=10)
+    result = evaluate(run, samples=8, candidates=1, guidance=3.0, steps=10)
     unseen = result["unseen"]
-    # measured at these sizes: MEASURED_HERE
-    assert unseen["colour"] > 3 * CHANCE["colour"]
+    # Measured on this run (seeded, 48 held-out drawings): 10.4 % right (5 drawings; colour
+    # 54.2 %, shape 20.8 %); seen pairs 7.1 %. Chance is 2.8 % (both) and 16.7 % (colour); the
+    # bounds sit at twice chance, under the measurement by more than two drawings.
     assert unseen["accuracy"] > 2 * CHANCE["accuracy"]
+    assert unseen["colour"] > 2 * CHANCE["colour"]
