@@ -16,12 +16,17 @@ is no sequence to attend over):
 * ``RegressionPrior``, the baseline: x = the text embedding e, out = z_hat, trained with
   mean((z_hat - z)^2) against the image embedding z. It predicts the conditional *mean* of the
   image embeddings that fit the caption.
-* ``DiffusionPrior``: a DDPM over the image embedding itself (Ho et al. 2020), conditioned on
-  the text embedding, x = concat(z_t, e) and add = t_embed(t), out = eps_hat, trained with
-  L_simple; a learned ``null_cond`` replaces e for a ``p_uncond`` share of examples so the prior
-  can be guided too (Ho & Salimans 2022). It *samples* an image embedding that fits the caption,
-  as DALL-E 2's prior does (theirs is a transformer predicting z_0; this predicts the noise, so
-  the samplers of minifm.models.diffusion_sampling serve the decoder and the prior alike).
+* ``DiffusionPrior``: a diffusion model over the image embedding itself (Ho et al. 2020),
+  conditioned on the text embedding, x = concat(z_t, e) and add = t_embed(t), out = z0_hat: as
+  in DALL-E 2 (§2.2) it predicts the clean embedding directly and trains with
+  mean((z0_hat - z_0)^2); a learned ``null_cond`` replaces e for a ``p_uncond`` share of
+  examples so the prior can be guided too (Ho & Salimans 2022). It *samples* an image embedding
+  that fits the caption. For the samplers of minifm.models.diffusion_sampling (written for
+  noise predictors) ``predict_noise`` turns z0_hat into the noise it implies,
+  eps = (z_t - sqrt(abar_t) z0_hat) / sqrt(1 - abar_t). (The first version predicted eps, as
+  the decoder does; its samples named the caption's colour only 70 % of the time under CLIP
+  zero-shot, against 100 % for the regression baseline: at high noise an eps-predictor divides
+  its error by sqrt(abar_t), and the caption never gets a say.)
 
 Embeddings are unit vectors, so each component is about 1/sqrt(E); the tasks layer multiplies
 them by sqrt(E) before the prior sees them (components of unit variance, the scale the noise
@@ -169,7 +174,7 @@ class RegressionPrior(Module):
 
 
 class DiffusionPrior(Module):
-    """``eps_hat, loss = prior(z0, text, rng_or_NoiseDraw)``; sampling calls
+    """``z0_hat, loss = prior(z0, text, rng_or_NoiseDraw)``; sampling calls
     ``predict_noise(z_t, t, cond, uncond)`` (the interface of ``DiffusionTransformer``, so
     ``minifm.models.diffusion_sampling.sample`` draws embeddings (B, E) with it).
 
@@ -198,11 +203,11 @@ class DiffusionPrior(Module):
         check_floats(x, what, shape=(B, E), axes=f"(B, E={E})", dtype=self.dtype)
         return x.shape[0]
 
-    def predict_noise(self, z_t: np.ndarray, t: np.ndarray, cond: np.ndarray,
-                      uncond: np.ndarray | None = None) -> np.ndarray:
+    def predict_z0(self, z_t: np.ndarray, t: np.ndarray, cond: np.ndarray,
+                   uncond: np.ndarray | None = None) -> np.ndarray:
         """z_t: (B, E) noisy scaled image embeddings; t: (B,) ints in [0, S); cond: (B, E)
         scaled text embeddings; uncond: (B,) bool, True where ``null_cond`` replaces cond.
-        Returns eps_hat (B, E)."""
+        Returns the predicted clean embedding z0_hat (B, E). Keeps the caches for backward."""
         B = self._check(z_t, "z_t")
         check_timesteps(t, self.config.num_steps, B)
         self._check(cond, "cond", B)
@@ -216,9 +221,17 @@ class DiffusionPrior(Module):
         x = np.concatenate([z_t, e], axis=1)                                  # (B, 2E)
         return self.trunk(x, self.t_embed(t))
 
-    def backward_noise(self, deps_hat: np.ndarray) -> None:
-        """deps_hat: (B, E); adds into every parameter's gradient."""
-        dx, dadd = self.trunk.backward(deps_hat)                              # (B, 2E), (B, C)
+    def predict_noise(self, z_t: np.ndarray, t: np.ndarray, cond: np.ndarray,
+                      uncond: np.ndarray | None = None) -> np.ndarray:
+        """The noise (B, E) that z0_hat implies, for the samplers:
+        eps = (z_t - sqrt(abar_t) z0_hat) / sqrt(1 - abar_t)."""
+        z0_hat = self.predict_z0(z_t, t, cond, uncond)
+        abar = self.schedule.alpha_bar[t][:, None]                            # (B, 1)
+        return ((z_t - np.sqrt(abar) * z0_hat) / np.sqrt(1 - abar)).astype(self.dtype)
+
+    def backward_z0(self, dz0_hat: np.ndarray) -> None:
+        """dz0_hat: (B, E); adds into every parameter's gradient."""
+        dx, dadd = self.trunk.backward(dz0_hat)                               # (B, 2E), (B, C)
         self.t_embed.backward(dadd)
         # fwd: x = concat(z_t, e); e = where(uncond, null_cond, cond)
         de = dx[:, self.config.embed_dim:]                                    # (B, 2E) -> (B, E)
@@ -234,7 +247,7 @@ class DiffusionPrior(Module):
     def forward(self, z0: np.ndarray, cond: np.ndarray,
                 noise: NoiseDraw | np.random.Generator) -> tuple[np.ndarray, float]:
         """z0: (B, E) scaled image embeddings; cond: (B, E) scaled text embeddings. Returns
-        eps_hat (B, E) and L_simple."""
+        z0_hat (B, E) and mean((z0_hat - z0)^2)."""
         B = self._check(z0, "z0")
         if isinstance(noise, np.random.Generator):
             noise = self.draw_noise(B, noise)
@@ -243,11 +256,11 @@ class DiffusionPrior(Module):
                             f"{type(noise).__name__}")
         self._check(noise.eps, "noise eps", B)
         z_t = q_sample(z0, noise.t, noise.eps, self.schedule)                 # (B, E)
-        eps_hat = self.predict_noise(z_t, noise.t, cond, noise.uncond)
-        loss, self._cache = mse_forward(eps_hat, noise.eps)
-        return eps_hat, loss
+        z0_hat = self.predict_z0(z_t, noise.t, cond, noise.uncond)
+        loss, self._cache = mse_forward(z0_hat, z0)
+        return z0_hat, loss
 
     def backward(self) -> None:
         """Backward of the last forward, seeded with dLoss = 1."""
-        deps_hat, _ = mse_backward(1.0, self._pop_cache())
-        self.backward_noise(deps_hat)
+        dz0_hat, _ = mse_backward(1.0, self._pop_cache())
+        self.backward_z0(dz0_hat)
