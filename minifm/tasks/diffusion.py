@@ -50,7 +50,7 @@ from minifm.training.trainer import TrainConfig, Trainer
 
 DECODER_DEFAULTS = TrainConfig(steps=3000, batch_size=32, lr=2e-3, min_lr=1e-4,
                                warmup_steps=100, eval_interval=500, eval_batches=4)
-PRIOR_DEFAULTS = TrainConfig(steps=2000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+PRIOR_DEFAULTS = TrainConfig(steps=3000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
                              eval_interval=500, eval_batches=4)
 PRIORS = ("diffusion", "regression")
 PRIOR_FAMILIES = {"diffusion": "diffusion-prior", "regression": "regression-prior"}
@@ -69,9 +69,9 @@ def new_decoder(clip: CLIP, seed: int, **sizes: Any) -> DiffusionTransformer:
     """A decoder for CLIP's images and embedding width (initial weights: stream "decoder_init");
     ``sizes`` replace DiffusionConfig's defaults (None: keep)."""
     cfg = clip.config
+    sizes = {"target": "x0", **{k: v for k, v in sizes.items() if v is not None}}
     config = DiffusionConfig(image_size=cfg.image_size, channels=cfg.channels,
-                             cond_dim=cfg.embed_dim,
-                             **{k: v for k, v in sizes.items() if v is not None})
+                             cond_dim=cfg.embed_dim, **sizes)
     return DiffusionTransformer(config, rng=stream(seed, "decoder_init"))
 
 
