@@ -29,8 +29,8 @@ def test_short_run_draws_held_out_pairs_above_chance():
     run = DiffusionRun(decoder.model, prior.model, clip, captions)
     result = evaluate(run, samples=8, candidates=1, guidance=3.0, steps=10)
     unseen = result["unseen"]
-    # Measured on this run (seeded, 48 held-out drawings): 10.4 % right (5 drawings; colour
-    # 54.2 %, shape 20.8 %); seen pairs 7.1 %. Chance is 2.8 % (both) and 16.7 % (colour); the
-    # bounds sit at twice chance, under the measurement by more than two drawings.
-    assert unseen["accuracy"] > 2 * CHANCE["accuracy"]
-    assert unseen["colour"] > 2 * CHANCE["colour"]
+    # Measured on this run (seeded, 48 held-out drawings): 25.0 % right (12 drawings; colour
+    # 100 %, shape 25.0 %); seen pairs 29.2 %. Chance is 2.8 % (both) and 16.7 % (colour); the
+    # bounds (11.1 %, 50 %) sit well under the measurement: 600 steps teach colour, not yet shape.
+    assert unseen["accuracy"] > 4 * CHANCE["accuracy"]
+    assert unseen["colour"] > 3 * CHANCE["colour"]
