@@ -17,6 +17,14 @@ S diffusion steps.
     eps_hat = unpatchify(head(x))                         (B, P, C) -> (B, P, K) -> (B, H, W, Ch)
     loss = mean((eps_hat - eps)^2)                        Ho et al.'s L_simple (eq. 14)
 
+With ``target="x0"`` the same network predicts the clean image instead, trained with
+mean((x0_hat - x_0)^2), and ``predict_noise`` hands the samplers the noise that x0_hat implies,
+eps = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t). The two are the same model written two
+ways, but not the same regression: near t = S-1 a noise predictor barely needs the condition
+(eps ~ x_t there) and its x0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t) magnifies every
+error, while an x0 predictor must say what the condition draws. On the shapes world that decides
+the shape: minifm.tasks.diffusion measures it.
+
 Images enter as x_0 in [-1, 1] (the shapes world's [0, 1] pixels times 2 minus 1), the scale the
 noise schedule assumes: at the last step x_t is close to N(0, I).
 
