@@ -23,6 +23,18 @@ frozen throughout. Embeddings are unit vectors; the prior works on them times sq
 of unit variance, the scale of the noise) and its outputs are normalised back to unit length,
 where CLIP's image embeddings live, before the decoder reads them.
 
+Measured (3 seeds, each its own `train clip` run and seed; decoder 3000 steps of 32 images, about
+2 minutes of one core; priors 3000 steps of 64 pairs; 10 picks x 4 candidates per prompt, DDIM
+25 steps, guidance 3): judged right without reranking, seen pairs 95.6 % (95.0-96.6) and
+held-out pairs 96.4 % (93.3-100) with the diffusion prior, against 92.5 % (86.7-100) and 88.9 %
+(66.7-100) with the regression prior; colour is 100 % throughout, every miss is a shape (mostly
+rings drawn as circles). The regression prior gives one embedding per caption, the mean, so a
+prompt is drawn right every time or never (seed 3: "a blue circle" and "a yellow cross" never);
+the diffusion prior's misses are spread thin. Guidance w = 0, 1, 2, 3, 5 (diffusion prior,
+8 samples): held-out 0, 88.2, 95.8, 95.1, 82.6 %. Decoding from a noise-predicting decoder
+instead (``DiffusionConfig.target="eps"``, 6000 steps) drew only 30 % / 22 % right: the shape
+was lost at high noise.
+
 Dimensions: B batch, M prompts, N drawings per prompt, E embedding width, H = W image side.
 """
 
