@@ -24,10 +24,12 @@ import time
 
 import numpy as np
 
-from minifm.cli.common import finish_training, output_dir, print_run_summary, start_or_resume
+from minifm.cli import diffusion
+from minifm.cli.common import (finish_training, judge_titles, output_dir, print_run_summary,
+                               start_or_resume)
 from minifm.cli.flags import integer, real
 from minifm.cli.outputs import check_output_file
-from minifm.data.shapes import COLOURS, SHAPES, ShapesWorld
+from minifm.data.shapes import ShapesWorld
 from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.dalle import DALLE, DALLEConfig
 from minifm.plots.dalle import plot_caption_grid, save_plots
@@ -125,8 +127,9 @@ def train(args: argparse.Namespace) -> int:
 
 # ---- minifm generate -----------------------------------------------------------------------------
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="CHECKPOINT",
-                        help="a folder from `train dalle` (or its checkpoint.npz)")
+    parser.add_argument("checkpoint", metavar="RUN",
+                        help="a folder from `train dalle` or `train diffusion` (or its "
+                             "checkpoint.npz)")
     parser.add_argument("--caption", action="append", required=True, metavar="TEXT",
                         help='what to draw, e.g. "a red circle" (repeatable: one row each)')
     parser.add_argument("--samples", type=integer(1), default=8, help="images per caption")
@@ -147,20 +150,13 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the sampling generator")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute the whole prefix each step (no KV cache)")
-
-
-def _judge_titles(data: ShapesTokenData, images: np.ndarray, scores: np.ndarray | None
-                  ) -> list[list[str]]:
-    """What the judge reads in each image (M, S, H, W, 3), with its CLIP score (M, S) if given."""
-    M, S = images.shape[:2]
-    colour, shape = data.world.judge(images.reshape(M * S, *images.shape[2:]))
-    reads = ["nothing" if c < 0 else f"{COLOURS[c]} {SHAPES[s]}" for c, s in zip(colour, shape)]
-    return [[reads[m * S + s] + ("" if scores is None else f" ({scores[m, s]:.2f})")
-             for s in range(S)] for m in range(M)]
+    diffusion.add_generate_arguments(parser)
 
 
 def generate(args: argparse.Namespace) -> int:
     """Draw images for captions with a trained text-to-image model (optionally CLIP-reranked)."""
+    if diffusion.is_diffusion_run(args.checkpoint):
+        return diffusion.generate(args)
     if args.candidates > 1 and not args.clip:
         raise ValueError("--candidates > 1 reranks by CLIP similarity: give --clip CLIP_DIR")
     if args.out:
@@ -177,7 +173,7 @@ def generate(args: argparse.Namespace) -> int:
         scores = score_drawings(reranker, images, args.caption).reshape(M, S, K)
         images = pick_best(scores, images.reshape(M, S, K, *images.shape[2:]))   # (M, S, ...)
         scores = scores.max(axis=2)                                      # (M, S)
-    titles = _judge_titles(data, images, scores)
+    titles = judge_titles(data.world, images, scores)
     for caption, row in zip(args.caption, titles):
         print(f"{caption!r}: the judge reads " + "; ".join(row))
     if args.out:

@@ -11,12 +11,12 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import (analysis, assistant, bert, bert_tasks, clip, common, dalle, export, gpt,
-                        tour)
+from minifm.cli import (analysis, assistant, bert, bert_tasks, clip, common, dalle, diffusion,
+                        export, gpt, tour)
 from minifm.cli.flags import HelpFormatter, Parser
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle,
-                                   "assistant": assistant}
+                                   "diffusion": diffusion, "assistant": assistant}
 # Modules with commands (COMMANDS) but no ``train FAMILY`` of their own.
 TOOLS: tuple[ModuleType, ...] = (bert_tasks, export, analysis)
 

@@ -31,6 +31,9 @@ MODEL_FAMILIES: dict[str, tuple[str, str, str]] = {
     "dalle": ("minifm.models.dalle", "DALLE", "DALLEConfig"),
     "reward": ("minifm.models.reward", "RewardModel", "RewardConfig"),
     "diffusion": ("minifm.models.diffusion", "DiffusionTransformer", "DiffusionConfig"),
+    "diffusion-prior": ("minifm.models.diffusion_prior", "DiffusionPrior", "DiffusionPriorConfig"),
+    "regression-prior": ("minifm.models.diffusion_prior", "RegressionPrior",
+                         "RegressionPriorConfig"),
 }
 
 

@@ -17,6 +17,14 @@ S diffusion steps.
     eps_hat = unpatchify(head(x))                         (B, P, C) -> (B, P, K) -> (B, H, W, Ch)
     loss = mean((eps_hat - eps)^2)                        Ho et al.'s L_simple (eq. 14)
 
+With ``target="x0"`` the same network predicts the clean image instead, trained with
+mean((x0_hat - x_0)^2), and ``predict_noise`` hands the samplers the noise that x0_hat implies,
+eps = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t). The two are the same model written two
+ways, but not the same regression: near t = S-1 a noise predictor barely needs the condition
+(eps ~ x_t there) and its x0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t) magnifies every
+error, while an x0 predictor must say what the condition draws. On the shapes world that decides
+the shape: minifm.tasks.diffusion measures it.
+
 Images enter as x_0 in [-1, 1] (the shapes world's [0, 1] pixels times 2 minus 1), the scale the
 noise schedule assumes: at the last step x_t is close to N(0, I).
 
@@ -59,6 +67,9 @@ from minifm.nn.unpatchify import Unpatchify
 from minifm.validation import check_floats
 
 
+TARGETS = ("eps", "x0")
+
+
 @dataclass(frozen=True)
 class DiffusionConfig:
     """Denoiser hyperparameters, sized for a 2-core CPU and the 16 x 16 shapes world."""
@@ -74,6 +85,7 @@ class DiffusionConfig:
     num_steps: int = 1000         # S, as in Ho et al.; DDIM samples a few of them
     schedule: str = "cosine"      # "cosine" (Nichol & Dhariwal 2021) or "linear" (Ho et al.)
     p_uncond: float = 0.1         # share of training examples with the null conditioning
+    target: str = "eps"           # what the network predicts: the noise "eps" or the image "x0"
 
     def __post_init__(self) -> None:
         for name in ("image_size", "patch_size", "channels", "dim", "n_layers", "n_heads",
@@ -92,6 +104,9 @@ class DiffusionConfig:
                              f"got {self.schedule!r}")
         if not 0.0 <= self.p_uncond <= 1.0:
             raise ValueError(f"DiffusionConfig.p_uncond must be in [0, 1], got {self.p_uncond}")
+        if self.target not in TARGETS:
+            raise ValueError(f"DiffusionConfig.target must be one of {', '.join(TARGETS)}, "
+                             f"got {self.target!r}")
 
     @property
     def num_patches(self) -> int:
@@ -144,6 +159,12 @@ class DiffusionTransformer(Module):
     def dtype(self) -> np.dtype:
         return self.null_cond.data.dtype
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """What one sample is: an image (H, W, Ch)."""
+        S = self.config.image_size
+        return (S, S, self.config.channels)
+
     # ---- input checks ----------------------------------------------------------------------------
     def _check_images(self, x: np.ndarray, what: str) -> int:
         S, Ch = self.config.image_size, self.config.channels
@@ -160,12 +181,23 @@ class DiffusionTransformer(Module):
                              f"{getattr(uncond, 'dtype', type(uncond).__name__)} "
                              f"{getattr(uncond, 'shape', '')}")
 
-    # ---- the network: x_t, t, cond -> eps_hat ---------------------------------------------------
+    # ---- the network: x_t, t, cond -> eps_hat (or x0_hat) ---------------------------------------
     def predict_noise(self, x_t: np.ndarray, t: np.ndarray, cond: np.ndarray,
                       uncond: np.ndarray | None = None) -> np.ndarray:
+        """eps_hat (B, H, W, Ch) for the samplers: the network's output, or with target "x0"
+        the noise its x0_hat implies, (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)."""
+        out = self.predict(x_t, t, cond, uncond)
+        if self.config.target == "eps":
+            return out
+        abar = self.schedule.alpha_bar[t].reshape(-1, 1, 1, 1)                # (B, 1, 1, 1)
+        return ((x_t - np.sqrt(abar) * out) / np.sqrt(1 - abar)).astype(self.dtype)
+
+    def predict(self, x_t: np.ndarray, t: np.ndarray, cond: np.ndarray,
+                uncond: np.ndarray | None = None) -> np.ndarray:
         """x_t: (B, H, W, Ch); t: (B,) ints in [0, S); cond: (B, E); uncond: (B,) bool, True
-        where the null conditioning replaces cond (None: nowhere). Returns eps_hat (B, H, W, Ch).
-        Keeps the caches for ``backward_noise``."""
+        where the null conditioning replaces cond (None: nowhere). Returns the network's output
+        (B, H, W, Ch): eps_hat, or x0_hat with target "x0". Keeps the caches for
+        ``backward_noise``."""
         B = self._check_images(x_t, "x_t")
         check_timesteps(t, self.config.num_steps, B)
         self._check_cond(cond, uncond, B)
@@ -223,9 +255,9 @@ class DiffusionTransformer(Module):
                             f"{type(noise).__name__}")
         self._check_images(noise.eps, "noise eps")
         x_t = q_sample(x0, noise.t, noise.eps, self.schedule)                 # (B, H, W, Ch)
-        eps_hat = self.predict_noise(x_t, noise.t, cond, noise.uncond)
-        loss, self._cache = mse_forward(eps_hat, noise.eps)
-        return eps_hat, loss
+        out = self.predict(x_t, noise.t, cond, noise.uncond)
+        loss, self._cache = mse_forward(out, noise.eps if self.config.target == "eps" else x0)
+        return out, loss
 
     def backward(self) -> None:
         """Backward of the last forward, seeded with dLoss = 1."""

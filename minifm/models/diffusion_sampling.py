@@ -52,6 +52,7 @@ import numpy as np
 
 from minifm.functional.noise_schedule import NoiseSchedule
 from minifm.models.diffusion import DiffusionTransformer
+from minifm.models.diffusion_prior import DiffusionPrior
 from minifm.validation import check_floats
 
 SAMPLERS = ("ddpm", "ddim")
@@ -140,11 +141,12 @@ def ddim_step(schedule: NoiseSchedule, t: int, t_prev: int, x0_hat: np.ndarray,
     return x_prev + sigma * z if sigma > 0 else x_prev
 
 
-def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generator, *,
+def sample(model: DiffusionTransformer | DiffusionPrior, cond: np.ndarray, rng: np.random.Generator, *,
            sampler: str = "ddim", steps: int | None = None, guidance: float = 1.0,
            eta: float = 0.0, clip: bool = True, x_T: np.ndarray | None = None,
            trajectory: list[np.ndarray] | None = None) -> np.ndarray:
-    """Draw one image per conditioning row: cond (B, E) -> x_0 (B, H, W, Ch), about in [-1, 1].
+    """Draw one image per conditioning row: cond (B, E) -> x_0 (B, H, W, Ch), about in [-1, 1]
+    (a ``DiffusionPrior`` draws an embedding (B, E) per row the same way; give it clip=False).
 
     sampler: "ddpm" (all S steps; ``steps`` must be None or S) or "ddim" (``steps`` evenly spaced
     steps, default 50 or S if fewer; ``eta`` >= 0, 0 = deterministic given x_T). ``clip`` keeps
@@ -168,11 +170,11 @@ def sample(model: DiffusionTransformer, cond: np.ndarray, rng: np.random.Generat
     if not isinstance(cond, np.ndarray) or cond.ndim != 2:
         raise ValueError(f"cond must be an array of shape (B, E), got "
                          f"{getattr(cond, 'shape', type(cond).__name__)}")
-    B, size, Ch = cond.shape[0], model.config.image_size, model.config.channels
+    shape = (cond.shape[0], *model.sample_shape)            # (B, H, W, Ch), or (B, E): a prior
     if x_T is None:
-        x_T = rng.standard_normal((B, size, size, Ch)).astype(model.dtype)
-    check_floats(x_T, "x_T", shape=(B, size, size, Ch), axes=f"(B, H, W, Ch) = ({B}, {size}, "
-                 f"{size}, {Ch})", dtype=model.dtype)
+        x_T = rng.standard_normal(shape).astype(model.dtype)
+    letters = "(B, H, W, Ch)" if len(shape) == 4 else "(B, E)"
+    check_floats(x_T, "x_T", shape=shape, axes=f"{letters} = {shape}", dtype=model.dtype)
     x = x_T
     if trajectory is not None:
         trajectory.append(x)

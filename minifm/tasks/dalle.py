@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def score_drawings(reranker: Reranker, images: np.ndarray, prompts: Sequence[str
 
 
 # ---- drawing captions ----------------------------------------------------------------------------
-def check_captions(data: ShapesTokenData, captions: Sequence[str]) -> None:
+def check_captions(data: ShapesTokenData | ShapesCaptionData, captions: Sequence[str]) -> None:
     """Raise ValueError for an empty caption, unknown words (``check_known_words``) or a caption
     longer than the model's."""
     check_known_words(data.tokenizer, captions, "caption")
@@ -169,11 +169,14 @@ def _shares(colour_ok: np.ndarray, shape_ok: np.ndarray, prompts: Sequence[str]
             "per_prompt": {p: float(a) for p, a in zip(prompts, both.mean(axis=1))}}
 
 
-def evaluate(model: DALLE, data: ShapesTokenData, *, reranker: Reranker | None = None,
-             samples: int = 10, candidates: int = 8, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, seed: int = 0
-             ) -> dict[str, Any]:
-    """Judge-read accuracy of generated images for the class prompts of seen and unseen pairs.
+Drawer = Callable[[list[str], int, np.random.Generator], np.ndarray]
+"""``drawer(prompts, n, rng) -> images (M, n, H, W, 3)``: n drawings of each of M prompts."""
+
+
+def judge_prompts(world: ShapesWorld, drawer: Drawer, *, reranker: Reranker | None = None,
+                  samples: int = 10, candidates: int = 8, seed: int = 0) -> dict[str, Any]:
+    """Judge-read accuracy of any text-to-image ``drawer`` for the class prompts of seen and
+    unseen pairs (the token model's ``evaluate`` and the diffusion model's share it).
 
     Each prompt gets ``samples * candidates`` images. ``accuracy`` is the share the judge reads
     as the prompt's colour and shape (``colour``, ``shape``: each on its own); ``per_prompt``
@@ -182,15 +185,12 @@ def evaluate(model: DALLE, data: ShapesTokenData, *, reranker: Reranker | None =
     from ``default_rng(seed)``.
     """
     rng = np.random.default_rng(seed)
-    result: dict[str, Any] = {"samples": samples, "candidates": candidates,
-                              "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                              "chance": CHANCE}
+    result: dict[str, Any] = {"samples": samples, "candidates": candidates, "chance": CHANCE}
     for split in ("seen", "unseen"):
-        classes = data.world.combos(split)                                  # (M, 2)
+        classes = world.combos(split)                                       # (M, 2)
         prompts = [class_prompt(c, s) for c, s in classes]
-        _, images = draw(model, data, prompts, samples * candidates, temperature=temperature,
-                         top_k=top_k, top_p=top_p, rng=rng)                 # (M, S K, H, W, 3)
-        colour_ok, shape_ok = judged_correct(data.world, images, classes)   # (M, S K) each
+        images = drawer(prompts, samples * candidates, rng)                 # (M, S K, H, W, 3)
+        colour_ok, shape_ok = judged_correct(world, images, classes)        # (M, S K) each
         result[split] = _shares(colour_ok, shape_ok, prompts)
         if reranker is not None:
             M = len(prompts)
@@ -201,8 +201,24 @@ def evaluate(model: DALLE, data: ShapesTokenData, *, reranker: Reranker | None =
     return result
 
 
-def format_evaluation(result: dict[str, Any]) -> str:
-    """The evaluation as a few readable lines."""
+def evaluate(model: DALLE, data: ShapesTokenData, *, reranker: Reranker | None = None,
+             samples: int = 10, candidates: int = 8, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int = 0
+             ) -> dict[str, Any]:
+    """``judge_prompts`` of the token model drawing with these sampling settings (recorded in
+    the result as ``temperature``, ``top_k`` and ``top_p``)."""
+    def drawer(prompts: list[str], n: int, rng: np.random.Generator) -> np.ndarray:
+        return draw(model, data, prompts, n, temperature=temperature, top_k=top_k,
+                    top_p=top_p, rng=rng)[1]
+
+    result = judge_prompts(data.world, drawer, reranker=reranker, samples=samples,
+                           candidates=candidates, seed=seed)
+    result.update({"temperature": temperature, "top_k": top_k, "top_p": top_p})
+    return result
+
+
+def format_judged(result: dict[str, Any]) -> list[str]:
+    """One line per split of a ``judge_prompts`` result."""
     lines = []
     for split in ("seen", "unseen"):
         e = result[split]
@@ -212,6 +228,12 @@ def format_evaluation(result: dict[str, Any]) -> str:
             line += (f"; CLIP-reranked best of {result['candidates']}: "
                      f"{e['reranked']['accuracy']:.1%}")
         lines.append(line)
+    return lines
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The evaluation as a few readable lines."""
+    lines = format_judged(result)
     lines.append(f"  (chance: {result['chance']['accuracy']:.1%}; temperature "
                  f"{result['temperature']}, top-k {result['top_k']}, "
                  f"{result['samples'] * result['candidates']} samples per prompt)")

@@ -34,6 +34,9 @@ STREAMS: dict[str, int] = {
     "assistant_heldout": 55,         # the judged prompts with a held-out part
     "assistant_reward_head": 56,     # the reward model's fresh scalar head
     "assistant_reward_samples": 57,  # the SFT model's sampled answers that make preference pairs
+    "decoder_init": 60,      # the diffusion decoder over CLIP image embeddings (DALL-E 2)
+    "prior_init": 61,        # a prior from CLIP text to image embeddings (DALL-E 2)
+    "diffusion_pool": 62,    # the captioned images (and CLIP embeddings) DALL-E 2 trains on
 }
 
 

@@ -221,8 +221,8 @@ class Trainer:
         cfg = self.config
         what = (f"the loss is {loss}" if not math.isfinite(loss)
                 else "the gradient norm is not finite")
-        bad_data = any(np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a))
-                       for a in batch)
+        bad_data = any(isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                       and not np.all(np.isfinite(a)) for a in batch)
         data = "(this batch contains NaN or inf values!)" if bad_data else "for NaN/inf values"
         clip = ("--grad-clip 1.0, now off" if cfg.grad_clip is None
                 else f"--grad-clip, now {cfg.grad_clip:g}; try a smaller value")

@@ -149,3 +149,25 @@ def test_a_checkpoint_rebuilds_the_same_denoiser(rng, tmp_path):
     x0, cond = x0.astype(np.float32), cond.astype(np.float32)
     draw = dataclasses.replace(draw, eps=draw.eps.astype(np.float32))
     np.testing.assert_array_equal(again(x0, cond, draw)[0], model(x0, cond, draw)[0])
+
+
+def test_x0_target_trains_on_the_image_and_samples_through_the_noise_it_implies(rng):
+    config = dataclasses.replace(TINY, target="x0")
+    model = _model(rng, config, well_scaled=True)
+    x0, cond, draw = _batch(rng, config)
+    x0_hat, loss = model(x0, cond, draw)
+    assert loss == pytest.approx(np.mean((x0_hat - x0) ** 2), rel=1e-12)
+    model.zero_grad()
+    model(x0, cond, draw)
+    model.backward()
+    for name in ("head.weight", "null_cond", "cond_proj.weight"):     # the rest: same backward
+        p = dict(model.named_parameters())[name]
+        numerical = numerical_gradient_of_scalar(lambda: model(x0, cond, draw)[1], p.data)
+        assert rel_error(p.grad, numerical) < MODEL_BOUND, name
+    x_t = q_sample(x0, draw.t, draw.eps, model.schedule)
+    eps_hat = model.predict_noise(x_t, draw.t, cond)
+    abar = model.schedule.alpha_bar[draw.t].reshape(-1, 1, 1, 1)
+    np.testing.assert_allclose(np.sqrt(abar) * model.predict(x_t, draw.t, cond)
+                               + np.sqrt(1 - abar) * eps_hat, x_t, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="DiffusionConfig.target must be one of eps, x0"):
+        dataclasses.replace(TINY, target="v")
