@@ -81,12 +81,13 @@ def plot_attention(maps: np.ndarray, tokens: Sequence[str]) -> Figure:
         raise ValueError(f"maps must be (L, H, T, T) with T = len(tokens) = {len(tokens)}, "
                          f"got {maps.shape}")
     L, H, T, _ = maps.shape
-    fig = Figure(figsize=(3.2 * H, 3 * L), layout="constrained")
+    side = max(3.2, 0.13 * T)                   # inches per map: room for every token's label
+    fig = Figure(figsize=(side * H, 0.95 * side * L), layout="constrained")
     axes = np.asarray(fig.subplots(L, H, squeeze=False))
     for (l, h), ax in np.ndenumerate(axes):
         image = ax.imshow(maps[l, h], vmin=0, vmax=1, cmap="viridis")
-        ax.set_xticks(range(T), tokens, fontsize=6, rotation=90)
-        ax.set_yticks(range(T), tokens, fontsize=6)
+        ax.set_xticks(range(T), tokens, fontsize=7, rotation=90)
+        ax.set_yticks(range(T), tokens, fontsize=7)
         ax.set(title=f"layer {l} head {h}", xlabel="key (attended to)", ylabel="query")
         fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
