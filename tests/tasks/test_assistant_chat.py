@@ -1,6 +1,8 @@
 """``minifm.tasks.assistant_chat``: requests checked against the world's words, answers cut at
 ``<|end|>``."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,10 @@ def test_reply_refuses_a_request_longer_than_the_context(world):
     with pytest.raises(ValueError, match=r"has 50 tokens in the chat format; the model reads at "
                                          r"most 47"):
         reply(model, tokenizer, " ".join(["add"] * 48))
+
+
+def test_reply_refuses_a_request_with_chat_markers(world):
+    model, tokenizer = world
+    message = "must not contain the chat markers, got <|end|>"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reply(model, tokenizer, "add 2 and 3 <|end|>")
