@@ -189,7 +189,7 @@ def chat(args: argparse.Namespace) -> int:
         except ValueError as e:                      # a request outside the world: say so, go on
             print(f"minifm: {e}", file=sys.stderr)
             continue
-        print(f"assistant> {answer}")
+        print(f"assistant> {answer}", flush=True)      # before a later refusal on stderr
     return 0
 
 
