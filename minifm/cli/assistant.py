@@ -4,6 +4,7 @@
     minifm sft out/assistant-base --out out/assistant-sft        (fine-tune on conversations)
     minifm sft out/assistant-base --scratch --out out/assistant-scratch   (same steps, fresh)
     minifm reward out/assistant-sft --out out/assistant-reward   (Bradley–Terry on judged pairs)
+    minifm chat out/assistant-sft                                (type requests, read answers)
 
 ``train assistant`` saves ``checkpoint.npz``, ``tokenizer.json``, ``loss.png`` and
 ``metrics.json`` in ``--out``; ``sft`` reads that folder, trains with the response-only loss,
@@ -11,23 +12,31 @@ and ends with the judges' table (per task and overall, seen and held-out prompts
 false-refusal rates) for the model before and after, also stored in its ``metrics.json`` under
 ``"judged"``. ``reward`` samples answers from an SFT run, pairs them by the judges' preference
 and trains a reward model on them, reporting its pair accuracy on training, seen and held-out
-prompts. The work is done by ``minifm.tasks.assistant`` and ``minifm.tasks.assistant_reward``.
+prompts. ``chat`` reads requests line by line (from the terminal or a pipe) and prints each
+answer, until Ctrl-D or an empty line. The work is done by ``minifm.tasks.assistant``,
+``minifm.tasks.assistant_reward`` and ``minifm.tasks.assistant_chat``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+
+import numpy as np
 
 from minifm.cli.flags import integer
 from minifm.cli.common import (add_common_train_arguments, finish_training, output_dir,
                                print_run_summary, start_or_resume, train_config_from_args)
+from minifm.cli.gpt import add_sampling_arguments
 from minifm.data.assistant import world_tokenizer
 from minifm.data.text import TokenData
 from minifm.models.gpt import GPT
-from minifm.tasks.assistant import (EVAL_PER_TASK, PRETRAIN_DEFAULTS, SFT_DEFAULTS, evaluate,
-                                    load_run, model_config, pretrain_data, pretrain_text,
-                                    score_table, sft_data)
+from minifm.sampling import check_sampling
+from minifm.tasks.assistant import (EVAL_PER_TASK, MAX_ANSWER_TOKENS, PRETRAIN_DEFAULTS,
+                                    SFT_DEFAULTS, evaluate, load_run, model_config,
+                                    pretrain_data, pretrain_text, score_table, sft_data)
+from minifm.tasks.assistant_chat import reply
 from minifm.tasks.assistant_reward import (REWARD_DEFAULTS, REWARD_PROMPTS_PER_TASK,
                                            SAMPLES_PER_PROMPT, reward_stage)
 from minifm.tasks.gpt import new_model
@@ -147,4 +156,43 @@ def reward(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sft": (add_sft_arguments, sft), "reward": (add_reward_arguments, reward)}
+# ---- minifm chat --------------------------------------------------------------------------------
+def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="RUN",
+                        help="an assistant-world GPT: a folder from `sft` (or `train assistant`)")
+    add_sampling_arguments(parser, max_new_tokens=MAX_ANSWER_TOKENS, temperature=0.0)
+
+
+def chat(args: argparse.Namespace) -> int:
+    """Talk to an assistant-world GPT: type a request, read its answer; an empty line ends.
+
+    Requests come from the terminal (with a ``you>`` prompt) or a pipe, one a line; Ctrl-D (end
+    of input) ends too. A request with words outside the world is refused and the chat goes on."""
+    model, tokenizer = load_run(args.folder)
+    if args.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    rng = np.random.default_rng(args.seed)
+    check_sampling(rng, args.temperature, args.top_k, args.top_p)
+    terminal = sys.stdin.isatty()
+    if terminal:
+        print("minifm chat: type a request in the world's words (Ctrl-D or an empty line ends)")
+    while True:
+        try:
+            request = input("you> " if terminal else "")
+        except EOFError:
+            break
+        if not request.strip():
+            break
+        try:
+            answer = reply(model, tokenizer, request, max_new_tokens=args.max_new_tokens,
+                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                           rng=rng, use_cache=not args.no_cache)
+        except ValueError as e:                      # a request outside the world: say so, go on
+            print(f"minifm: {e}", file=sys.stderr)
+            continue
+        print(f"assistant> {answer}", flush=True)      # before a later refusal on stderr
+    return 0
+
+
+COMMANDS = {"sft": (add_sft_arguments, sft), "reward": (add_reward_arguments, reward),
+            "chat": (add_chat_arguments, chat)}

@@ -198,16 +198,23 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a folder from `train gpt` (or its checkpoint.npz)")
     parser.add_argument("--prompt", metavar="TEXT", help="text to continue (default: a newline)")
-    parser.add_argument("--max-new-tokens", type=integer(0), default=200,
+    parser.add_argument("--num-samples", type=integer(1), default=1,
+                        help="independent continuations")
+    add_sampling_arguments(parser)
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = 200,
+                           temperature: float = 1.0) -> None:
+    """The sampling flags of ``sample`` (also ``chat``'s): length, temperature, top-k, top-p,
+    the sampling seed and the KV cache switch, with the given defaults."""
+    parser.add_argument("--max-new-tokens", type=integer(0), default=max_new_tokens,
                         help="tokens to generate")
-    parser.add_argument("--temperature", type=real(0), default=1.0,
+    parser.add_argument("--temperature", type=real(0), default=temperature,
                         help="0 = greedy; < 1 sharper, > 1 flatter")
     parser.add_argument("--top-k", type=integer(1),
                         help="sample only from the k most likely tokens")
     parser.add_argument("--top-p", type=real(0, 1, low_open=True),
                         help="sample only from the smallest set of tokens with probability >= p")
-    parser.add_argument("--num-samples", type=integer(1), default=1,
-                        help="independent continuations")
     parser.add_argument("--seed", type=integer(), default=0, help="seed of the sampling generator")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute the whole context each step (no KV cache)")
