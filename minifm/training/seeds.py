@@ -32,6 +32,8 @@ STREAMS: dict[str, int] = {
     "assistant_heldout": 55,         # the judged prompts with a held-out part
     "assistant_reward_head": 56,     # the reward model's fresh scalar head
     "assistant_reward_samples": 57,  # the SFT model's sampled answers that make preference pairs
+    "assistant_rl_prompts": 70,      # the training prompts of each RL step
+    "assistant_rl_samples": 71,      # the policy's sampled answers to them
 }
 
 
