@@ -44,7 +44,7 @@ from minifm.tasks.assistant import (EVAL_PER_TASK, SFT_PER_TASK, WORLD_SEED, che
 from minifm.tasks.assistant_policy import (check_reference, judged_against_reference, lm_logits,
                                            lm_logits_backward, pad_rows, row_targets)
 from minifm.tokenizers.word import WordTokenizer
-from minifm.training.checkpoint import save_checkpoint
+from minifm.training.checkpoint import load_checkpoint, save_checkpoint
 from minifm.training.optim import AdamW, clip_grad_norm, cosine_with_warmup, param_groups
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig
@@ -54,6 +54,14 @@ GROUP = 4                        # G samples per prompt
 # batch_size = N prompts per step (B = N * G rows)
 RL_DEFAULTS = TrainConfig(steps=150, batch_size=8, lr=1e-4, min_lr=1e-5, warmup_steps=10,
                           log_interval=10)
+
+
+def load_reward_run(path: str | os.PathLike) -> RewardModel:
+    """The reward model of a ``reward`` run folder (or its checkpoint.npz)."""
+    model = load_checkpoint(path, family="reward").build_model()
+    if not isinstance(model, RewardModel):
+        raise ValueError(f"{path} does not hold a reward model (from `minifm reward`)")
+    return model
 
 
 def check_reward_model(reward_model: RewardModel | None, policy: GPT) -> None:
