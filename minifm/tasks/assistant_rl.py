@@ -17,8 +17,9 @@ One step (``functional.policy_gradient`` has the maths and says why not PPO-clip
 With ``reward_model=None`` the reward is the judges' own partial-credit score of each sample
 (``data.assistant.judge``): not a learned proxy but the measure itself, an upper reference for
 what RL on this world can reach. The history logs, every ``log_interval`` steps, the mean
-reward of the step's samples, their judged accuracy and the KL per token (k3, at the sampled
-tokens), so a reward that rises while the judged accuracy falls (reward hacking) shows.
+reward of the samples, their judged accuracy and the KL per token (k3, at the sampled tokens),
+each averaged over those steps, so a reward that rises while the judged accuracy falls (reward
+hacking) shows.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ from minifm.training.trainer import TrainConfig
 
 KL_DEFAULT = 0.05                # beta of the k3 penalty (GRPO uses 0.04)
 GROUP = 4                        # G samples per prompt
-# batch_size = N prompts per step (B = N * G rows)
+# batch_size = N prompts per step (B = N * G rows). Measured against the 61.5 % reward model
+# (issue 12's runs): 150 steps at lr 1e-4 keep the SFT model's judged accuracy (86.0 %
+# seen with kl 0.05, 85.4 % without; SFT 83.6 %) at a KL of 0.02 per token; 300 steps at lr 3e-4
+# hack the reward model (sample reward -0.37 -> 0.79, judged accuracy 88 % -> 6 % without the
+# leash; kl 0.05 only slows it: 9 %, KL 2.2 per token).
 RL_DEFAULTS = TrainConfig(steps=150, batch_size=8, lr=1e-4, min_lr=1e-5, warmup_steps=10,
                           log_interval=10)
 
@@ -144,6 +149,8 @@ def rl_stage(sft_model: GPT, reward_model: RewardModel | None, tokenizer: WordTo
     the metrics (written, with a ``gpt`` checkpoint of the policy, to ``out_dir`` if given)."""
     check_world(tokenizer, sft_model.config)
     check_reward_model(reward_model, sft_model)
+    if isinstance(kl, bool) or not isinstance(kl, (int, float)) or not kl >= 0:
+        raise ValueError(f"kl must be a number >= 0 (0: no KL penalty), got {kl!r}")
     if isinstance(group, bool) or not isinstance(group, int) or group < 2:
         raise ValueError(f"group must be an int >= 2 (samples per prompt to compare), got "
                          f"{group!r}")
@@ -154,7 +161,8 @@ def rl_stage(sft_model: GPT, reward_model: RewardModel | None, tokenizer: WordTo
     sample_rng = stream(config.seed, "assistant_rl_samples")
     optimizer = AdamW(param_groups(policy, config.weight_decay), lr=config.lr,
                       betas=config.betas, eps=config.eps)
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []              # one row per log_interval steps:
+    window: list[dict[str, float]] = []             # the means of that many steps' figures
     start = time.perf_counter()
     for step in tqdm(range(config.steps), disable=quiet or None, desc="rl"):
         optimizer.zero_grad()
@@ -164,8 +172,11 @@ def rl_stage(sft_model: GPT, reward_model: RewardModel | None, tokenizer: WordTo
         optimizer.lr = cosine_with_warmup(step, config.lr, config.min_lr, config.warmup_steps,
                                           config.steps)
         optimizer.step()
-        if step % config.log_interval == 0 or step == config.steps - 1:
-            history.append({"step": step + 1, "lr": optimizer.lr, "grad_norm": norm, **row})
+        window.append({"grad_norm": norm, **row})
+        if (step + 1) % config.log_interval == 0 or step == config.steps - 1:
+            history.append({"step": step + 1, "lr": optimizer.lr,
+                            **{k: float(np.mean([w[k] for w in window])) for k in window[0]}})
+            window = []
     metrics: dict[str, Any] = {
         "family": "gpt", "kl_coefficient": float(kl), "group": group,
         "reward": "judges" if reward_model is None else "reward model",

@@ -56,7 +56,8 @@ def test_the_kl_leash_keeps_the_policy_nearer_the_reference():
         _, metrics = rl_stage(sft, reward_model, TOK, kl=beta, config=config, eval_per_task=2,
                               quiet=True)
         kl[beta] = metrics["heldout"]["kl_per_token"]
-        assert metrics["history"][-1]["step"] == 30 and metrics["reward"] == "reward model"
+        assert [r["step"] for r in metrics["history"]] == [5, 10, 15, 20, 25, 30]
+        assert metrics["reward"] == "reward model"
     assert kl[0.0] > 0.01 and kl[1.0] < 0.6 * kl[0.0], kl
     for n, p in sft.named_parameters():                              # the reference is frozen
         assert np.array_equal(p.data, frozen[n]) and not p.grad.any(), n
@@ -70,5 +71,7 @@ def test_a_mismatched_reward_model_or_group_is_refused():
         rl_stage(sft, other, TOK, quiet=True)
     with pytest.raises(TypeError, match="reward_model must be a RewardModel"):
         rl_stage(sft, sft, TOK, quiet=True)
+    with pytest.raises(ValueError, match="kl must be a number >= 0"):
+        rl_stage(sft, None, TOK, kl=-0.1, quiet=True)
     with pytest.raises(ValueError, match="group must be an int >= 2"):
         rl_stage(sft, None, TOK, group=1, quiet=True)
