@@ -193,6 +193,8 @@ def dpo(args: argparse.Namespace) -> int:
     """Train an SFT run further with DPO on judged preference pairs, against itself frozen."""
     if args.resume:
         raise ValueError("dpo starts from RUN; it does not resume a run")
+    if not all(beta > 0 for beta in args.beta):
+        raise ValueError(f"--beta must be > 0, got {' '.join(f'{b:g}' for b in args.beta)}")
     model, tokenizer = load_run(args.base)
     config = train_config_from_args(args, DPO_DEFAULTS)
     pairs = judged_pairs(model, tokenizer, config.seed, n_per_task=args.prompts_per_task,

@@ -44,6 +44,8 @@ def test_dpo_refuses_a_run_whose_samples_make_no_pair(runs, tmp_path, capsys):
     assert main(["dpo", str(runs["base"]), "--out", str(tmp_path / "dpo"),
                  "--prompts-per-task", "3", "--eval-per-task", "3"] + SHORT) == 2
     assert capsys.readouterr().err.startswith("minifm: error: no preference pairs")
+    assert main(["dpo", str(runs["sft"]), "--beta", "0.1", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("minifm: error: --beta must be > 0, got 0.1 -1")
 
 
 @pytest.mark.parametrize("reward", ["judges", "model"])
