@@ -160,7 +160,8 @@ def reward(args: argparse.Namespace) -> int:
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="RUN",
                         help="an assistant-world GPT: a folder from `sft` (or `train assistant`)")
-    add_sampling_arguments(parser, max_new_tokens=MAX_ANSWER_TOKENS, temperature=0.0)
+    add_sampling_arguments(parser, max_new_tokens=MAX_ANSWER_TOKENS, temperature=0.0,
+                           least_new_tokens=1)
 
 
 def chat(args: argparse.Namespace) -> int:
@@ -169,8 +170,6 @@ def chat(args: argparse.Namespace) -> int:
     Requests come from the terminal (with a ``you>`` prompt) or a pipe, one a line; Ctrl-D (end
     of input) ends too. A request with words outside the world is refused and the chat goes on."""
     model, tokenizer = load_run(args.folder)
-    if args.max_new_tokens < 1:
-        raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     rng = np.random.default_rng(args.seed)
     check_sampling(rng, args.temperature, args.top_k, args.top_p)
     terminal = sys.stdin.isatty()

@@ -204,10 +204,10 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = 200,
-                           temperature: float = 1.0) -> None:
+                           temperature: float = 1.0, least_new_tokens: int = 0) -> None:
     """The sampling flags of ``sample`` (also ``chat``'s): length, temperature, top-k, top-p,
     the sampling seed and the KV cache switch, with the given defaults."""
-    parser.add_argument("--max-new-tokens", type=integer(0), default=max_new_tokens,
+    parser.add_argument("--max-new-tokens", type=integer(least_new_tokens), default=max_new_tokens,
                         help="tokens to generate")
     parser.add_argument("--temperature", type=real(0), default=temperature,
                         help="0 = greedy; < 1 sharper, > 1 flatter")

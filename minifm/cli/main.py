@@ -11,14 +11,14 @@ import sys
 from types import ModuleType
 from typing import Callable, Sequence
 
-from minifm.cli import (analysis, assistant, bert, bert_tasks, clip, common, dalle, diffusion,
-                        export, gpt, tour)
+from minifm.cli import (analysis, assistant, assistant_tuning, bert, bert_tasks, clip, common,
+                        dalle, diffusion, export, gpt, tour)
 from minifm.cli.flags import HelpFormatter, Parser
 
 FAMILIES: dict[str, ModuleType] = {"gpt": gpt, "bert": bert, "clip": clip, "dalle": dalle,
                                    "diffusion": diffusion, "assistant": assistant}
 # Modules with commands (COMMANDS) but no ``train FAMILY`` of their own.
-TOOLS: tuple[ModuleType, ...] = (bert_tasks, export, analysis)
+TOOLS: tuple[ModuleType, ...] = (assistant_tuning, bert_tasks, export, analysis)
 
 
 def _help_line(obj: object) -> str:

@@ -28,6 +28,7 @@ from minifm.models.gpt import GPT
 from minifm.models.reward import RewardModel
 from minifm.tasks.assistant import (EVAL_PER_TASK, WORLD_SEED, check_world, evaluation_examples,
                                     generate_conversations, response_words)
+from minifm.tasks.assistant_policy import pad_rows
 from minifm.tokenizers.word import WordTokenizer
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
@@ -47,13 +48,6 @@ class PreferencePairs(NamedTuple):
     chosen: np.ndarray           # (N, T) int64
     rejected: np.ndarray         # (N, T) int64
     tasks: list[str]             # (N,)
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> np.ndarray:
-    out = np.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-    return out                                                        # (N, T)
 
 
 def preference_data(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[Example], k: int,
@@ -77,7 +71,8 @@ def preference_data(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[Exam
     if not chosen:
         raise ValueError(f"no preference pairs: the judges could not tell apart any of the {k} "
                          f"answers sampled for each of the {len(prompts)} prompts")
-    return PreferencePairs(_pad(chosen, tokenizer.pad_id), _pad(rejected, tokenizer.pad_id),
+    return PreferencePairs(pad_rows(chosen, tokenizer.pad_id),
+                           pad_rows(rejected, tokenizer.pad_id),
                            tasks)
 
 
@@ -120,6 +115,20 @@ def pair_accuracy(model: RewardModel, pairs: PreferencePairs) -> dict[str, float
     return out
 
 
+def judged_pairs(sft_model: GPT, tokenizer: WordTokenizer, seed: int, *,
+                 n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
+                 eval_per_task: int = EVAL_PER_TASK) -> dict[str, PreferencePairs]:
+    """The stage's pairs, sampled from ``sft_model`` with run seed ``seed``: on ``n_per_task``
+    of its training prompts per task ("train"), on the "seen" and on the "heldout" evaluation
+    prompts. The reward model and DPO (``tasks.assistant_dpo``) learn from the same pairs."""
+    rng = stream(seed, "assistant_reward_samples")
+    prompts = {"train": examples("train", n_per_task, stream(WORLD_SEED, "assistant_examples")),
+               "seen": evaluation_examples("seen", eval_per_task),
+               "heldout": evaluation_examples("heldout", eval_per_task)}
+    return {split: preference_data(sft_model, tokenizer, chosen, k, rng)
+            for split, chosen in prompts.items()}
+
+
 def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig = REWARD_DEFAULTS,
                  *, n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
                  eval_per_task: int = EVAL_PER_TASK, out_dir: str | os.PathLike | None = None, quiet: bool = False
@@ -129,12 +138,8 @@ def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig =
     "heldout" ones (the measure), a reward model from its weights trained on them, and its pair
     accuracy on each. Returns the model and the trainer's metrics with ``"pairs"`` (counts) and
     ``"pair_accuracy"`` ({split: {task: share}}) added."""
-    rng = stream(config.seed, "assistant_reward_samples")
-    prompts = {"train": examples("train", n_per_task, stream(WORLD_SEED, "assistant_examples")),
-               "seen": evaluation_examples("seen", eval_per_task),
-               "heldout": evaluation_examples("heldout", eval_per_task)}
-    pairs = {split: preference_data(sft_model, tokenizer, chosen, k, rng)
-             for split, chosen in prompts.items()}
+    pairs = judged_pairs(sft_model, tokenizer, config.seed, n_per_task=n_per_task, k=k,
+                         eval_per_task=eval_per_task)
     model = new_reward_model(sft_model, tokenizer, config.seed)
     trainer = Trainer(model, PairData(pairs["train"], pairs["seen"], tokenizer.pad_id), config,
                       out_dir=out_dir, tokenizer=tokenizer, family="reward", quiet=quiet)

@@ -37,6 +37,8 @@ STREAMS: dict[str, int] = {
     "decoder_init": 60,      # the diffusion decoder over CLIP image embeddings (DALL-E 2)
     "prior_init": 61,        # a prior from CLIP text to image embeddings (DALL-E 2)
     "diffusion_pool": 62,    # the captioned images (and CLIP embeddings) DALL-E 2 trains on
+    "assistant_rl_prompts": 70,      # the training prompts of each RL step
+    "assistant_rl_samples": 71,      # the policy's sampled answers to them
 }
 
 
