@@ -1,6 +1,6 @@
 """Adaptive LayerNorm modulation and gating, the conditioning of a diffusion transformer (DiT:
 Peebles & Xie 2023, "Scalable Diffusion Models with Transformers", §3.2 "adaLN-Zero block").
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, T tokens (patches), C width.
 

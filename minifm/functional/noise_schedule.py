@@ -1,6 +1,6 @@
 """Noise schedules and the closed-form forward process of a diffusion model (DDPM: Ho et al. 2020,
-"Denoising Diffusion Probabilistic Models"). Lesson: "DALL-E 2: diffusion over CLIP latents"
-(to be written; the derivations it needs are below).
+"Denoising Diffusion Probabilistic Models"). Lesson: lessons/14_dalle2_diffusion.md
+(the derivations it needs are below).
 
 Dimensions: S diffusion steps, B batch; an image x has any shape (B, ...), here (B, H, W, Ch).
 Steps are indexed t = 0 .. S-1 in code, t = 1 .. S in the paper.

@@ -1,5 +1,5 @@
 """Un-patchify as a functional pair: patch vectors back into an image, with its backward.
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written); the permutation itself is
+Lesson: lessons/14_dalle2_diffusion.md; the permutation itself is
 taught with patchify in lessons/10_clip.md.
 
 Dimensions: B batch, H x W image side, Ch channels, p patch side, P = (H/p)(W/p) patches,

@@ -2,7 +2,7 @@
 Transformers") over the 16 x 16 x 3 shapes-world images, predicting the noise eps in x_t
 (DDPM: Ho et al. 2020), conditioned on a vector (the CLIP image embedding in DALL-E 2: Ramesh et
 al. 2022, "Hierarchical Text-Conditional Image Generation with CLIP Latents", §2.1).
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, H = W image side, Ch channels, p patch side, P = (H/p)^2 patches,
 K = p * p * Ch numbers per patch, C width, F feed-forward width, L blocks, E conditioning width,

@@ -1,7 +1,7 @@
 """The priors of DALL-E 2 (Ramesh et al. 2022, "Hierarchical Text-Conditional Image Generation
 with CLIP Latents", §2.2): from a caption's CLIP text embedding to a CLIP image embedding, which
 the diffusion decoder (minifm.models.diffusion) then draws.
-Lesson: lessons/14_dalle2_diffusion.md (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, E CLIP embedding width, C width, F = 4 C feed-forward width, L blocks,
 S diffusion steps.

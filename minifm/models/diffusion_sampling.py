@@ -1,5 +1,5 @@
 """Sampling from a trained denoiser: DDPM ancestral sampling, DDIM, classifier-free guidance.
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, H = W image side, Ch channels, E conditioning width, S diffusion steps,
 N sampling steps (a sub-sequence of the S). Steps are t = 0 .. S-1 in code (1 .. S in the papers);

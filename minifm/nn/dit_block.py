@@ -1,6 +1,6 @@
 """``DiTBlock``: a transformer block whose LayerNorms and residual branches are modulated by a
 conditioning vector (DiT: Peebles & Xie 2023, §3.2, the "adaLN-Zero" block, their Figure 3).
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, T tokens (patches), C width, H heads, F feed-forward width.
 

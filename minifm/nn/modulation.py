@@ -1,6 +1,6 @@
 """Modules for adaLN conditioning (DiT: Peebles & Xie 2023, §3.2): ``Modulate``, ``Gate`` and
 ``AdaLayerNorm`` (see minifm.functional.modulation for the ops and their backward).
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, T tokens, C width; x (B, T, C), shift / scale / gate (B, C).
 

@@ -1,6 +1,6 @@
 """``TimestepEmbedding``: a diffusion step t as a vector, a fixed sinusoid then a learned MLP
 (Ho et al. 2020, Appendix B, after the transformer's position code; DiT's ``t_embedder``).
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: B batch, S diffusion steps, C width, F hidden width.
 

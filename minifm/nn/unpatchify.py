@@ -2,7 +2,7 @@
 (B, H, W, Ch); the inverse of ``PatchEmbedding``'s cutting (see minifm.functional.unpatchify).
 
 Dimensions: B batch, P = (H/p)(W/p) patches, K = p * p * Ch, H = W image side, Ch channels.
-Lesson: "DALL-E 2: diffusion over CLIP latents" (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 """
 
 from __future__ import annotations

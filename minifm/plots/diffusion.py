@@ -1,7 +1,7 @@
 """Pictures of DALL-E 2 on the shapes world: a denoising strip, samples per caption, guidance
 against judged accuracy, variations of one image and an interpolation between two captions.
 Each ``plot_*`` returns a matplotlib Figure; ``save_plots`` draws a trained run's set of PNGs.
-Lesson: lessons/14_dalle2_diffusion.md (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
 Dimensions: N images, H = W image side, M captions, S samples per caption, K strip points.
 """

@@ -2,7 +2,7 @@
 the frozen CLIP image embedding, a prior from the CLIP text embedding to an image embedding, and
 the caption -> prior -> decoder -> image pipeline, judged like the token model.
 
-Lesson: lessons/14_dalle2_diffusion.md (to be written).
+Lesson: lessons/14_dalle2_diffusion.md.
 
     clip, captions = load_clip_run("out/clip")                         (minifm.tasks.clip)
     pools = build_pools(clip, captions, seed)          # images and captions, CLIP-embedded once
