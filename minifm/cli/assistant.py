@@ -122,13 +122,19 @@ def sft(args: argparse.Namespace) -> int:
 
 
 # ---- minifm reward ------------------------------------------------------------------------------
-def add_reward_arguments(parser: argparse.ArgumentParser) -> None:
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the judged preference pairs are sampled (``reward`` and ``dpo``): the SFT run RUN, the
+    prompts per task and the answers sampled per prompt."""
     parser.add_argument("base", metavar="RUN", help="the SFT model: a folder from `sft`")
     parser.add_argument("--prompts-per-task", type=integer(1), default=REWARD_PROMPTS_PER_TASK,
                         help=f"SFT training prompts per task to sample answers for (default "
                              f"{REWARD_PROMPTS_PER_TASK})")
     parser.add_argument("--samples", type=integer(1), default=SAMPLES_PER_PROMPT,
                         help=f"answers sampled per prompt (default {SAMPLES_PER_PROMPT})")
+
+
+def add_reward_arguments(parser: argparse.ArgumentParser) -> None:
+    add_pair_arguments(parser)
     parser.add_argument("--eval-per-task", type=integer(1), default=EVAL_PER_TASK,
                         help=f"seen and held-out prompts per task whose pairs are measured "
                              f"(default {EVAL_PER_TASK})")

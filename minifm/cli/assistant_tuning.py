@@ -19,26 +19,22 @@ import argparse
 import json
 
 from minifm.atomic import atomic_write
+from minifm.cli.assistant import add_pair_arguments
 from minifm.cli.common import (add_common_train_arguments, output_dir, print_run_summary,
                                train_config_from_args)
 from minifm.cli.flags import integer, real
 from minifm.data.assistant import TaskScore
 from minifm.tasks.assistant import EVAL_PER_TASK, load_run, score_table
 from minifm.tasks.assistant_dpo import DPO_DEFAULTS, dpo_stage
-from minifm.tasks.assistant_reward import REWARD_PROMPTS_PER_TASK, SAMPLES_PER_PROMPT, judged_pairs
+from minifm.tasks.assistant_reward import judged_pairs
 from minifm.tasks.assistant_rl import GROUP, KL_DEFAULT, RL_DEFAULTS, load_reward_run, rl_stage
 
 
 # ---- minifm dpo, minifm rl ----------------------------------------------------------------------
 def add_dpo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", metavar="RUN", help="the SFT model: a folder from `sft`")
+    add_pair_arguments(parser)
     parser.add_argument("--beta", type=real(0, low_open=True), nargs="+", default=[0.1],
                         help="DPO's beta, one run each (default 0.1)")
-    parser.add_argument("--prompts-per-task", type=integer(1), default=REWARD_PROMPTS_PER_TASK,
-                        help=f"SFT training prompts per task to sample answers for (default "
-                             f"{REWARD_PROMPTS_PER_TASK})")
-    parser.add_argument("--samples", type=integer(1), default=SAMPLES_PER_PROMPT,
-                        help=f"answers sampled per prompt (default {SAMPLES_PER_PROMPT})")
     parser.add_argument("--eval-per-task", type=integer(1), default=EVAL_PER_TASK,
                         help=f"judged prompts per task and split (default {EVAL_PER_TASK})")
     add_common_train_arguments(parser)

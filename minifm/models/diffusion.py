@@ -50,6 +50,7 @@ the untrained network is the identity through its blocks and predicts eps_hat = 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -122,6 +123,18 @@ class NoiseDraw:
     t: np.ndarray
     eps: np.ndarray
     uncond: np.ndarray
+
+
+def resolve_noise(noise: NoiseDraw | np.random.Generator, batch_size: int,
+                  draw: Callable[[int, np.random.Generator], NoiseDraw]) -> NoiseDraw:
+    """A training forward's noise: ``noise`` itself when it is a ``NoiseDraw`` (a fixed draw, as
+    the gradient checks use), else ``draw(batch_size, noise)`` from the generator ``noise``."""
+    if isinstance(noise, np.random.Generator):
+        return draw(batch_size, noise)
+    if not isinstance(noise, NoiseDraw):
+        raise TypeError(f"noise must be a NoiseDraw or a np.random.Generator, got "
+                        f"{type(noise).__name__}")
+    return noise
 
 
 class DiffusionTransformer(Module):
@@ -248,11 +261,7 @@ class DiffusionTransformer(Module):
         """x0: (B, H, W, Ch) clean images in [-1, 1]; cond: (B, E); noise: a ``NoiseDraw`` or a
         generator to draw one from. Returns eps_hat (B, H, W, Ch) and L_simple."""
         B = self._check_images(x0, "x0")
-        if isinstance(noise, np.random.Generator):
-            noise = self.draw_noise(B, noise)
-        elif not isinstance(noise, NoiseDraw):
-            raise TypeError(f"noise must be a NoiseDraw or a np.random.Generator, got "
-                            f"{type(noise).__name__}")
+        noise = resolve_noise(noise, B, self.draw_noise)
         self._check_images(noise.eps, "noise eps")
         x_t = q_sample(x0, noise.t, noise.eps, self.schedule)                 # (B, H, W, Ch)
         out = self.predict(x_t, noise.t, cond, noise.uncond)

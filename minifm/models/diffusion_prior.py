@@ -43,7 +43,7 @@ import numpy as np
 
 from minifm.functional.noise_schedule import SCHEDULES, check_timesteps, make_schedule, q_sample
 from minifm.functional.vector_quantize import mse_backward, mse_forward
-from minifm.models.diffusion import NoiseDraw
+from minifm.models.diffusion import NoiseDraw, resolve_noise
 from minifm.nn.feedforward import FeedForward
 from minifm.nn.layernorm import LayerNorm
 from minifm.nn.linear import Linear
@@ -249,11 +249,7 @@ class DiffusionPrior(Module):
         """z0: (B, E) scaled image embeddings; cond: (B, E) scaled text embeddings. Returns
         z0_hat (B, E) and mean((z0_hat - z0)^2)."""
         B = self._check(z0, "z0")
-        if isinstance(noise, np.random.Generator):
-            noise = self.draw_noise(B, noise)
-        elif not isinstance(noise, NoiseDraw):
-            raise TypeError(f"noise must be a NoiseDraw or a np.random.Generator, got "
-                            f"{type(noise).__name__}")
+        noise = resolve_noise(noise, B, self.draw_noise)
         self._check(noise.eps, "noise eps", B)
         z_t = q_sample(z0, noise.t, noise.eps, self.schedule)                 # (B, E)
         z0_hat = self.predict_z0(z_t, noise.t, cond, noise.uncond)
