@@ -1,11 +1,12 @@
 """Every speed figure of issue 18 from one run: the GPT step ratios, the other families' steps,
 generation and memory.
 
-    python benchmarks/bench_all.py [--steps 60] [--steps-2 40] [--out benchmarks/out]
+    python benchmarks/bench_all.py [--steps 60] [--steps-2 30] [--out benchmarks/out]
 
 Runs, each in its own process (so thread counts and allocator state start fresh):
 
-1. ``bench_gpt_step.py`` for the baby and the classroom GPT on 1 thread (CPU clock: the steady
+1. ``bench_gpt_step.py`` for the baby GPT (batch 12) and the classroom GPT (2 layers, 2 heads,
+   width 64, block 32, batch 16) on 1 thread (CPU clock: the steady
    figure on a shared machine) and on 2 threads (wall clock), minifm and its PyTorch twin
    interleaved step by step, each run with its own float32 matmul peak; the baby 1-thread run also
    measures peak memory;
@@ -30,6 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"baby": 0.8, "classroom": 0.6}       # minifm / PyTorch step time, at most
+BATCH = {"baby": 12, "classroom": 16}            # the recipe's batch; the classroom size's
 PEAK_TARGET = 0.65                               # fraction of the matmul peak, at least
 
 
@@ -45,7 +47,7 @@ def run(script: str, *args: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed steps, 1-thread runs")
-    parser.add_argument("--steps-2", type=int, default=40, help="timed steps, 2-thread runs")
+    parser.add_argument("--steps-2", type=int, default=30, help="timed steps, 2-thread runs")
     parser.add_argument("--out", default=str(HERE / "out"))
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -56,9 +58,10 @@ def main() -> None:
         for preset in TARGETS:
             path = out / f"gpt_step_{preset}_{threads}thread.json"
             memory = [] if (preset, threads) == ("baby", 1) else ["--no-memory"]
-            loads[preset, threads] = run("bench_gpt_step.py", "--preset", preset, "--threads",
-                                         str(threads), "--clock", clock, "--steps", str(n),
-                                         "--json", str(path), *memory)
+            loads[preset, threads] = run("bench_gpt_step.py", "--preset", preset, "--batch",
+                                         str(BATCH[preset]), "--threads", str(threads),
+                                         "--clock", clock, "--steps", str(n), "--json",
+                                         str(path), *memory)
             steps[preset, threads] = json.loads(path.read_text())
     run("profile_step.py", "--family", "all", "--json", str(out / "profile_steps.json"))
     run("bench_generate.py", "--json", str(out / "generate.json"))
