@@ -1,6 +1,7 @@
 """Time one full GPT training step of minifm against its PyTorch twin, in one run.
 
-    python benchmarks/bench_gpt_step.py [--threads N] [--steps 200] [--preset baby] [--no-memory]
+    python benchmarks/bench_gpt_step.py [--threads N] [--steps 200] [--preset baby] [--batch 12]
+                                        [--clock wall|cpu] [--no-memory] [--json F]
 
 A step is zero_grad, forward, backward, clipping the gradient norm to 1 and an AdamW update, on
 the baby-GPT recipe (batch 12, block 64, 4 layers, 4 heads, width 128). The two implementations
@@ -49,7 +50,8 @@ def measure_memory(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     for name in ("minifm", "pytorch"):
         out = subprocess.run([sys.executable, __file__, "--child", name, "--threads",
                               str(args.threads), "--preset", args.preset,
-                              "--vocab", str(args.vocab), "--memory-steps", str(args.memory_steps)],
+                              "--vocab", str(args.vocab), "--batch", str(args.batch),
+                              "--memory-steps", str(args.memory_steps)],
                              check=True, capture_output=True, text=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
     return results
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--preset", default="baby", help="a minifm.models.gpt.PRESETS name")
     parser.add_argument("--vocab", type=int, default=65, help="V (65: tiny Shakespeare's chars)")
+    parser.add_argument("--batch", type=int, default=Recipe.batch_size,
+                        help="B (default the recipe's 12; the classroom size uses 16)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: the process's CPU time, steadier on a busy machine but only "
                         "a step time with --threads 1")
@@ -71,7 +75,7 @@ def main() -> None:
     parser.add_argument("--child", choices=("minifm", "pytorch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.threads = pin_threads(args.threads)
-    config, recipe = baby_config(args.vocab, args.preset), Recipe()
+    config, recipe = baby_config(args.vocab, args.preset), Recipe(batch_size=args.batch)
     if args.child:
         print(json.dumps(peak_rss_child(args.child, config, recipe, args.memory_steps)))
         return

@@ -87,6 +87,19 @@ class TwinGPT(nn.Module):
             return logits, None
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, generator: torch.Generator
+                 ) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens after idx (B, T0), as nanoGPT's ``generate``: no
+        key/value cache, the context cropped to the last ``context_length`` tokens, temperature
+        1. Returns (B, T0 + max_new_tokens)."""
+        T_max = self.config.context_length
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -T_max:])                         # (B, <= T_max, V)
+            probs = F.softmax(logits[:, -1], dim=-1)                  # (B, V)
+            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)
+        return idx
+
     @classmethod
     def from_minifm(cls, model) -> "TwinGPT":
         """A twin holding a copy of ``model``'s weights, in ``model``'s dtype."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minifm.models.gpt import GPT, PRESETS, GPTConfig
+from minifm.training.memory import keep_freed_memory
 from minifm.training.optim import AdamW, clip_grad_norm, param_groups
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -132,7 +133,11 @@ RUNNERS = {"minifm": MinifmRunner, "pytorch": TorchRunner}
 
 
 def make_runner(name: str, config: GPTConfig, recipe: Recipe, seed: int = 1337):
-    """A runner around a fresh float32 ``GPT(config)`` drawn from ``seed`` (the twin copies it)."""
+    """A runner around a fresh float32 ``GPT(config)`` drawn from ``seed`` (the twin copies it).
+
+    Training starts here, so this applies ``minifm.training.memory.keep_freed_memory`` (as
+    ``Trainer.run`` does); it is process-wide, so it serves the PyTorch twin as well."""
+    keep_freed_memory()
     model = GPT(config, rng=np.random.default_rng(seed), dtype=np.float32)
     return RUNNERS[name](model, recipe)
 

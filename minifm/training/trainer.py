@@ -37,6 +37,7 @@ from minifm.atomic import atomic_write
 from minifm.nn.module import Module
 from minifm.training.checkpoint import (CHECKPOINT_NAME, CheckpointError, load_checkpoint,
                                         save_checkpoint)
+from minifm.training.memory import keep_freed_memory
 from minifm.training.optim import (AdamW, clip_grad_norm, cosine_with_warmup, global_grad_norm,
                                    param_groups)
 from minifm.training.seeds import stream
@@ -240,6 +241,7 @@ class Trainer:
         rows without a validation) and ``per_sec`` (training throughput since the last row, in
         the metrics' ``throughput_unit``). ``stopped_early`` is None or the divergence
         message."""
+        keep_freed_memory()             # a process-level allocator setting, see training.memory
         cfg = self.config
         end = cfg.steps if until_step is None else min(until_step, cfg.steps)
         if self.out_dir is not None:
