@@ -12,7 +12,8 @@ to the last cell's reply, kernel start-up included (what a student waits for); t
 process's CPU time (user + system, from ``/proc/PID/stat``, its children's included, read
 just before the kernel shuts down); and the 1-minute load average before and after. On a machine
 shared with other work the wall time is inflated and the CPU time is the steadier figure; the
-load says how shared it was. The table goes to stdout and every figure to ``--out`` (JSON).
+load says how shared it was. The table goes to stdout and every figure to ``--out`` (JSON);
+``--executed DIR`` also keeps each executed notebook, outputs included, to read what it printed.
 A notebook that fails is reported with its error and the script exits with status 1.
 """
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from minifm.cli.flags import HelpFormatter, Parser, integer  # noqa: E402
-from minifm.cli.outputs import check_output_file  # noqa: E402
+from minifm.cli.outputs import check_output_dir, check_output_file  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -83,8 +84,10 @@ def process_cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
 
 
-def time_notebook(path: Path, size: str, threads: int, timeout: int) -> dict:
-    """Execute ``path`` in a fresh kernel; its wall and kernel CPU seconds, loads and cell times."""
+def time_notebook(path: Path, size: str, threads: int, timeout: int,
+                  executed: Path | None = None) -> dict:
+    """Execute ``path`` in a fresh kernel; its wall and kernel CPU seconds, loads and cell times.
+    With ``executed``, the executed notebook is written into that folder."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT)}})
@@ -109,6 +112,8 @@ def time_notebook(path: Path, size: str, threads: int, timeout: int) -> dict:
     record["wall_seconds"] = time.perf_counter() - start
     record["kernel_cpu_seconds"] = cpu
     record["load_after"] = os.getloadavg()[0]
+    if executed is not None:
+        nbformat.write(nb, executed / path.name)
     return record
 
 
@@ -147,10 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", action="store_true", help="also print each code cell's time")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "notebooks.json"),
                         help="JSON file for the figures")
+    parser.add_argument("--executed", metavar="DIR",
+                        help="also write each executed notebook (with its outputs) here")
     args = parser.parse_args(argv)
     try:
         paths = resolve(args.notebooks)
         out = check_output_file(args.out, "--out")
+        executed = None if args.executed is None else check_output_dir(args.executed,
+                                                                       "--executed")
     except ValueError as e:
         parser.error(str(e))
     if not paths:
@@ -159,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for path in paths:
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
-        records.append(time_notebook(path, args.size, args.threads, args.timeout))
+        records.append(time_notebook(path, args.size, args.threads, args.timeout, executed))
     print(f"{len(records)} notebook(s) at size {args.size}, {args.threads} BLAS thread(s), "
           f"{os.cpu_count()} CPUs; wall time includes kernel start-up")
     print(table(records, args.cells))

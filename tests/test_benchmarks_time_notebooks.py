@@ -80,7 +80,7 @@ def test_a_tiny_notebook_runs_in_a_kernel_set_up_as_asked(tmp_path, capsys):
         "sum(i * i for i in range(10 ** 5))")
     out = tmp_path / "figures" / "notebooks.json"
     code = time_notebooks.main([str(path), "--size", "tiny", "--threads", "2", "--cells",
-                                "--out", str(out)])
+                                "--out", str(out), "--executed", str(tmp_path / "executed")])
     printed = capsys.readouterr().out
     assert code == 0
     assert json.loads(seen.read_text()) == {"size": "tiny", "threads": "2", "omp": "2",
@@ -97,6 +97,9 @@ def test_a_tiny_notebook_runs_in_a_kernel_set_up_as_asked(tmp_path, capsys):
     assert [c["index"] for c in record["cells"]] == [0, 1, 2]
     assert record["wall_seconds"] > 0 and record["kernel_cpu_seconds"] is not None
     assert record["kernel_cpu_seconds"] >= 0 and record["load_before"] >= 0
+    kept = nbformat.read(tmp_path / "executed" / "07_probe.ipynb", as_version=4)
+    # sum of i^2 for i < n is (n - 1) n (2n - 1) / 6
+    assert kept.cells[2].outputs[0]["data"]["text/plain"] == str(99999 * 100000 * 199999 // 6)
 
 
 def test_a_failing_notebook_is_reported_and_the_exit_status_is_1(tmp_path, capsys):
