@@ -33,11 +33,13 @@ class Stop:
     seconds: float                                # what it took, measured (wall seconds)
 
 
-# Wall seconds per stop, measured with benchmarks/time_tour.py on the 2-core machine of the lessons.
+# Seconds per stop, measured with `python benchmarks/time_tour.py --threads 1` on the 2-core
+# machine of the lessons while other work loaded it: CPU seconds, about the wall time on an idle
+# machine. DALL-E: lesson 11's 439 s less the CLIP stop's 45 s, from before this tour's sizes.
 STOPS: list[Stop] = [
-    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 85),
-    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 70),
-    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 65),
+    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 10),
+    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 30),
+    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 24),
     Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.stop, 394),
 ]
 
