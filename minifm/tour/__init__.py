@@ -37,9 +37,9 @@ class Stop:
 # machine of the lessons while other work loaded it: CPU seconds, about the wall time on an idle
 # machine. DALL-E: lesson 11's 439 s less the CLIP stop's 45 s, from before this tour's sizes.
 STOPS: list[Stop] = [
-    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 10),
-    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 30),
-    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 24),
+    Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 8),
+    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 25),
+    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 19),
     Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.stop, 394),
 ]
 

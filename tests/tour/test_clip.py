@@ -1,8 +1,8 @@
 """minifm/tour/clip.py at its real size: a CLIP trained on captioned shapes classifies images of
 (colour, shape) pairs it never saw, zero-shot, and writes its plots.
 
-Measured (seed 1337, one thread): unseen pairs ZS_BEFORE -> ZS_AFTER (target: at least 80 %),
-seen pairs SEEN_AFTER, in ~22 CPU-seconds.
+Measured (seed 1337, one thread): unseen pairs 0 % -> 90.0 % (target: at least 80 %; 600 steps
+gave 84.8 %), seen pairs 97.5 %, in ~19 CPU-seconds.
 """
 
 import pytest
