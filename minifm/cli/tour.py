@@ -12,9 +12,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``minifm tour``."""
     parser.add_argument("--out", default="tour_out", metavar="DIR",
                         help="folder for the plots and checkpoints")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke test: toy models and a few dozen steps, seconds instead of "
-                             "minutes; every stop runs, nothing has time to learn")
     parser.add_argument("--only", choices=[s.family for s in STOPS], action="append",
                         metavar="FAMILY",
                         help=f"run only this stop (repeatable); one of "
@@ -23,5 +20,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Take the guided tour: tiny models trained on built-in data, before and after."""
-    take_tour(check_output_dir(args.out, "--out"), quick=args.quick, only=args.only)
+    take_tour(check_output_dir(args.out, "--out"), only=args.only)
     return 0

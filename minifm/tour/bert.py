@@ -16,22 +16,27 @@ from minifm.tasks.bert import (CORPUS_SEED, FINETUNE_DEFAULTS, N_DOCUMENTS, N_LA
 from minifm.training.seeds import stream
 from minifm.training.trainer import Trainer
 
+# Sized for the tour: no dropout (a short run has nothing to regularise, and it learns faster),
+# 600 pre-training steps at a larger learning rate than the lessons' 3,000 (masked-LM accuracy
+# reaches ~74 % against their ~77 %), and 100 fine-tuning steps instead of 150 (the transfer
+# gain was the same, +16 points, on the three seeds).
+DROPOUT = 0.0
+TRAIN_CONFIG = dataclasses.replace(TRAIN_DEFAULTS, steps=600, lr=3e-3, min_lr=3e-4,
+                                   eval_interval=200)
+FINETUNE_CONFIG = dataclasses.replace(FINETUNE_DEFAULTS, steps=100)
+SEEDS = (0, 1, 2)
 
-def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
+
+def stop(out_dir: Path) -> dict[str, Any]:
     """Pre-train a tiny BERT on the stories; fill in blanks before and after; fine-tune it.
 
     Returns the numbers the tour prints and tests check: validation loss, masked-LM and
     next-sentence accuracy before and after, the top guess for each probe before and after,
     the transfer measurement, and the loss plot's path.
     """
-    tokenizer, data = story_data(300 if quick else N_DOCUMENTS)
-    size = {"n_layer": 1, "n_embd": 32, "n_inner": 128} if quick else {}
-    model = BertForPreTraining(model_config("classroom", tokenizer.vocab_size, **size),
-                               rng=stream(TRAIN_DEFAULTS.seed, "init"))
-    train_config = TRAIN_DEFAULTS
-    if quick:
-        train_config = dataclasses.replace(TRAIN_DEFAULTS, steps=60, warmup_steps=10,
-                                           eval_interval=30, eval_batches=2)
+    tokenizer, data = story_data(N_DOCUMENTS)
+    model = BertForPreTraining(model_config("classroom", tokenizer.vocab_size, dropout=DROPOUT),
+                               rng=stream(TRAIN_CONFIG.seed, "init"))
     print(f"The story corpus: {len(data.lengths):,} sentences such as "
           f"{' '.join(story_corpus(1, seed=CORPUS_SEED)[0][:3])!r}.\nA BERT with "
           f"{model.num_parameters():,} parameters learns to fill in masked words and to tell "
@@ -40,10 +45,10 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
     before = pretraining_accuracy(model, data)
     guesses_before, lines = probe_lines(model, tokenizer)
     print("\n".join(lines))
-    trainer = Trainer(model, data, train_config, out_dir=out_dir, tokenizer=tokenizer,
-                      family="bert", quiet=quick)
+    trainer = Trainer(model, data, TRAIN_CONFIG, out_dir=out_dir, tokenizer=tokenizer,
+                      family="bert")
     loss_before = trainer.evaluate()
-    print(f"\nPre-training for {train_config.steps} steps (validation loss now {loss_before:.3f})"
+    print(f"\nPre-training for {TRAIN_CONFIG.steps} steps (validation loss now {loss_before:.3f})"
           " ...")
     metrics = trainer.run()
     plot = save_loss_curve(trainer.history, out_dir, "BERT pre-training on the stories", "bert")
@@ -56,14 +61,11 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"(chance {chance['mlm_accuracy']:.1%}), next-sentence accuracy "
           f"{before['nsp_accuracy']:.0%} -> {after['nsp_accuracy']:.0%} (chance "
           f"{chance['nsp_accuracy']:.0%})")
-    finetune_config = dataclasses.replace(FINETUNE_DEFAULTS, steps=20) if quick \
-        else FINETUNE_DEFAULTS
-    seeds = (0,) if quick else (0, 1, 2)
     print(f"\nFine-tuning on {N_LABELLED} labelled sentences ('... the pie is tasty .' -> liked), "
           "tested on sentences with adjectives no labelled sentence has ...")
-    transfer = measure_transfer(model.bert, tokenizer, seeds, train_config=finetune_config)
+    transfer = measure_transfer(model.bert, tokenizer, SEEDS, train_config=FINETUNE_CONFIG)
     print(f"held-out accuracy: pre-trained {transfer['pretrained_mean']:.0%}, from scratch "
-          f"{transfer['scratch_mean']:.0%} (same data, same {finetune_config.steps} steps; "
+          f"{transfer['scratch_mean']:.0%} (same data, same {FINETUNE_CONFIG.steps} steps; "
           f"chance {transfer['chance']:.0%})")
     print(f"loss curve: {plot}")
     return {"loss_before": loss_before, "loss_after": metrics["final_val_loss"],

@@ -17,8 +17,16 @@ from minifm.tasks.clip import (THROUGHPUT, TRAIN_DEFAULTS, evaluate, format_eval
                                model_config, new_model, temperature_metric, zero_shot_accuracy)
 from minifm.training.trainer import Trainer
 
+# Sized for the tour: towers of width 32 rather than the lessons' 64 learn the unseen pairs at
+# least as well (1,000 steps at width 32: 99.5 % zero-shot on them), each step about a third of
+# the work. 700 steps at a larger learning rate reach ~90 % (600: ~85 %, 500: ~85 %).
+WIDTH = 32
+TRAIN_CONFIG = dataclasses.replace(TRAIN_DEFAULTS, steps=700, lr=3e-3, min_lr=3e-4,
+                                   warmup_steps=50)
+N_IMAGES = 600                       # fresh images per split for the zero-shot accuracy
 
-def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
+
+def stop(out_dir: Path) -> dict[str, Any]:
     """Train a small CLIP on captioned shapes; classify held-out images zero-shot, before and after.
 
     Returns the numbers the tour prints and tests check: zero-shot accuracy on unseen (colour,
@@ -26,14 +34,8 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
     loss curve, the similarity matrix, the temperature and the embeddings).
     """
     data = ShapesCaptionData()
-    if quick:
-        config = model_config("classroom", data, vision_width=16, text_width=16, vision_layers=1,
-                              text_layers=1, vision_heads=2, text_heads=2, embed_dim=16)
-        train_config = dataclasses.replace(TRAIN_DEFAULTS, steps=30, batch_size=16,
-                                           warmup_steps=5, eval_interval=15, eval_batches=1)
-        n_images = 60
-    else:
-        config, train_config, n_images = model_config("classroom", data), TRAIN_DEFAULTS, 600
+    config = model_config("classroom", data, vision_width=WIDTH, text_width=WIDTH)
+    train_config, n_images = TRAIN_CONFIG, N_IMAGES
     model = new_model(config, train_config.seed)
     print(f"A CLIP of {model.num_parameters():,} parameters: a small ViT reads {config.image_size}"
           f" x {config.image_size} images in {config.patch_size} x {config.patch_size} patches, a "
@@ -46,7 +48,7 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"colour {before['colour']:.0%}, shape {before['shape']:.0%} (chance: "
           f"{CHANCE['accuracy']:.1%}, {CHANCE['colour']:.0%}, {CHANCE['shape']:.0%})")
     trainer = Trainer(model, data, train_config, out_dir=out_dir, tokenizer=data.tokenizer,
-                      family="clip", quiet=quick, extra_metrics=temperature_metric,
+                      family="clip", extra_metrics=temperature_metric,
                       throughput=THROUGHPUT)
     print(f"Training for {train_config.steps} steps of {train_config.batch_size} pairs ...")
     trainer.run()

@@ -3,7 +3,6 @@ one token at a time, and CLIP reranks its drawings."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from minifm.training.seeds import stream
 from minifm.training.trainer import Trainer
 
 
-def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
+def stop(out_dir: Path) -> dict[str, Any]:
     """Tokenize images, train a small text-to-image transformer, draw captions, rerank with CLIP.
 
     The CLIP comes from the tour's CLIP stop when it ran (``out_dir/../clip/checkpoint.npz``);
@@ -30,15 +29,8 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
     plots' paths. ``minifm generate out_dir`` draws with the trained model afterwards.
     """
     world = ShapesWorld()
-    if quick:
-        vocab_size, patch, n_images = 32, 4, 200
-        sizes = {"n_layer": 1, "n_embd": 32, "n_head": 2}
-        train_config = dataclasses.replace(TRAIN_DEFAULTS, steps=30, batch_size=16,
-                                           warmup_steps=5, eval_interval=15, eval_batches=1)
-        samples, candidates = 2, 2
-    else:
-        vocab_size, patch, n_images, sizes, train_config = 128, 2, 2000, {}, TRAIN_DEFAULTS
-        samples, candidates = 10, 8
+    vocab_size, patch, n_images, train_config = 128, 2, 2000, TRAIN_DEFAULTS
+    samples, candidates = 10, 8
     side = world.config.image_size // patch
     print(f"DALL-E draws a caption one image token at a time. First, images become tokens: "
           f"k-means over the {patch * patch * 3} numbers of each {patch} x {patch} patch of "
@@ -46,13 +38,13 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"then the {side * side} ids of its patches' nearest codes, in reading order.")
     tokenizer = fit_image_tokenizer("kmeans", world, vocab_size=vocab_size, patch_size=patch,
                                     n_images=n_images, seed=train_config.seed)
-    report = tokenizer_report(tokenizer, world, n_images=200 if quick else 1000)
+    report = tokenizer_report(tokenizer, world, n_images=1000)
     print(f"Decoding the codes back: mean squared error {report['seen']['mse']:.4f} per pixel; "
           f"the judge reads the same colour and shape in {report['seen']['judge_agreement']:.0%} "
           f"of reconstructions ({report['unseen']['judge_agreement']:.0%} for the held-out "
           f"pairs; {report['codes_used']} codes in use).")
     data = ShapesTokenData(tokenizer, world)
-    model = DALLE(model_config(data, **sizes), rng=stream(train_config.seed, "init"))
+    model = DALLE(model_config(data), rng=stream(train_config.seed, "init"))
     print(f"\nA transformer of {model.num_parameters():,} parameters reads [caption] [<image>] "
           f"[{side * side} image tokens] and learns to predict each image token from everything "
           f"before it. Six (colour, shape) pairs, such as 'a blue circle', are never shown.")
@@ -61,7 +53,7 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
           f"(chance {CHANCE['accuracy']:.1%}).\nTraining for {train_config.steps} steps of "
           f"{train_config.batch_size} captioned images ...", flush=True)
     trainer = Trainer(model, data, train_config, out_dir=out_dir, tokenizer=data.tokenizers,
-                      family="dalle", quiet=quick, throughput=THROUGHPUT)
+                      family="dalle", throughput=THROUGHPUT)
     trainer.run()
     data.tokenizer.save(out_dir / "tokenizer.json")
     loss_plot = save_loss_curve(trainer.history, out_dir, "DALL-E on the shapes world", "dalle")
@@ -70,7 +62,7 @@ def stop(out_dir: Path, quick: bool) -> dict[str, Any]:
         clip_dir = out_dir / "clip"
         clip_dir.mkdir(parents=True, exist_ok=True)
         print("\nReranking needs a CLIP, and no earlier stop trained one: training it now.\n")
-        clip_stop(clip_dir, quick)
+        clip_stop(clip_dir)
     reranker = Reranker.load(clip_dir)
     print(f"\nDrawing {samples * candidates} images per class prompt; CLIP (from {clip_dir}) "
           f"keeps the best of each {candidates}:")

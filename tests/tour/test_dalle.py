@@ -1,12 +1,15 @@
-"""minifm/tour/dalle.py: the tour's text-to-image stop, quick, with the CLIP of the CLIP stop."""
+"""minifm/tour/dalle.py: the tour's text-to-image stop, with the CLIP of the CLIP stop."""
 
 import shutil
+
+import pytest
 
 from minifm.cli.main import main
 from minifm.tasks.dalle import Reranker
 from minifm.tour.dalle import stop
 
 
+@pytest.mark.slow
 def test_tour_stop_reuses_the_clip_of_the_clip_stop(tmp_path_factory):
     clip_dir = tmp_path_factory.mktemp("clip")
     assert main(["train", "clip", "--steps", "30", "--eval-interval", "30", "--out",
@@ -15,7 +18,7 @@ def test_tour_stop_reuses_the_clip_of_the_clip_stop(tmp_path_factory):
                  "--eval-batches", "1", "--eval-images", "20", "--quiet"]) == 0
     tour = tmp_path_factory.mktemp("tour")
     shutil.copytree(clip_dir, tour / "clip")
-    result = stop(tour / "dalle", quick=True)
+    result = stop(tour / "dalle")
     assert result["clip"] == tour / "clip"
     assert not (tour / "dalle" / "clip").exists()
     assert set(result) == {"image_tokenizer", "seen_before", "evaluation", "clip", "plots"}
