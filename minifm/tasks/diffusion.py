@@ -56,7 +56,8 @@ from minifm.models.diffusion_prior import (DiffusionPrior, DiffusionPriorConfig,
 from minifm.models.diffusion_sampling import SAMPLERS, check_guidance, ddim_timesteps, sample
 from minifm.tasks.clip import embed_images, embed_texts, load_clip_run
 from minifm.tasks.dalle import Reranker, check_captions, format_judged, judge_prompts
-from minifm.training.checkpoint import CheckpointError, load_checkpoint
+from minifm.training.checkpoint import (CheckpointError, load_checkpoint,
+                                        resolve_checkpoint_path)
 from minifm.training.seeds import stream
 from minifm.training.trainer import TrainConfig, Trainer
 
@@ -236,6 +237,40 @@ def load_diffusion_run(path: str | Path) -> DiffusionRun:
     clip, captions = load_clip_run(folder / CLIP_COPY)
     return DiffusionRun(decoder_ckpt.build_model(), prior_ckpt.build_model(), clip, captions)
 
+
+
+# ---- training a run -----------------------------------------------------------------------------
+def train_decoder_and_prior(decoder: Trainer, clip: CLIP, captions: ShapesCaptionData,
+                            pools: dict[str, EmbeddingPool], *, prior: str = "diffusion",
+                            prior_config: TrainConfig = PRIOR_DEFAULTS,
+                            keep_finished_prior: bool = False
+                            ) -> tuple[DiffusionRun | None, dict[str, Any]]:
+    """DALL-E 2's training over a frozen CLIP, as ``minifm train diffusion`` and the tour run it:
+    the decoder's Trainer (new, from ``decoder_trainer``, or resumed), then a new ``prior`` on
+    the same pools, checkpointed in ``decoder.out_dir / PRIOR_DIR`` when the decoder has a
+    folder. With ``keep_finished_prior`` (a resumed run) a prior of that kind already there
+    that has taken ``prior_config.steps`` steps is kept instead of trained again.
+
+    Returns the run (None if a training stopped early: its loss was not finite) and the
+    decoder's metrics with ``"prior": {"kind": prior, "steps": prior_config.steps}``.
+    """
+    check_prior_kind(prior)
+    metrics = decoder.run()
+    metrics["prior"] = {"kind": prior, "steps": prior_config.steps}
+    if metrics["stopped_early"]:
+        return None, metrics
+    folder = None if decoder.out_dir is None else decoder.out_dir / PRIOR_DIR
+    if keep_finished_prior and folder is not None and resolve_checkpoint_path(folder).is_file():
+        ckpt = load_checkpoint(folder)
+        if ckpt.family == PRIOR_FAMILIES[prior] and ckpt.step >= prior_config.steps:
+            return DiffusionRun(decoder.model, ckpt.build_model(), clip, captions), metrics
+    trainer = prior_trainer(prior, clip, pools, prior_config, out=folder, quiet=decoder.quiet)
+    if not decoder.quiet:
+        print(f"training a {prior} prior of {trainer.model.num_parameters():,} parameters",
+              flush=True)
+    if trainer.run()["stopped_early"]:
+        return None, metrics
+    return DiffusionRun(decoder.model, trainer.model, clip, captions), metrics
 
 # ---- caption -> prior -> decoder -> image --------------------------------------------------------
 def _unit(z: np.ndarray) -> np.ndarray:
