@@ -30,10 +30,11 @@ from minifm.plots.diffusion import save_plots
 from minifm.plots.training import save_loss_curve
 from minifm.tasks.clip import load_clip_run, pick_best
 from minifm.tasks.dalle import Reranker, judge_titles, score_drawings
-from minifm.tasks.diffusion import (CLIP_COPY, DECODER_DEFAULTS, PRIOR_DEFAULTS, PRIOR_DIR,
-                                    PRIORS, DecoderData, build_pools, check_clip_fits,
-                                    check_sampling, copy_clip, draw, evaluate, format_evaluation,
-                                    load_diffusion_run, new_decoder, train_decoder_and_prior)
+from minifm.tasks.diffusion import (CLIP_COPY, DECODER_DEFAULTS, DECODER_THROUGHPUT,
+                                    PRIOR_DEFAULTS, PRIOR_DIR, PRIORS, DecoderData, build_pools,
+                                    check_clip_fits, check_sampling, copy_clip, draw, evaluate,
+                                    format_evaluation, load_diffusion_run, new_decoder,
+                                    train_decoder_and_prior)
 from minifm.training.checkpoint import load_checkpoint, resolve_checkpoint_path
 
 MODEL_FLAGS = ("dim", "n_layers")
@@ -87,7 +88,8 @@ def train(args: argparse.Namespace) -> int:
         return DecoderData(pools)
 
     trainer = start_or_resume(args, family="diffusion", defaults=DECODER_DEFAULTS, out=out,
-                              model_flags=MODEL_FLAGS, start=start, resume_data=resume_data)
+                              model_flags=MODEL_FLAGS, start=start, resume_data=resume_data,
+                              throughput=DECODER_THROUGHPUT)
     if not args.quiet:
         print(f"training a diffusion decoder of {trainer.model.num_parameters():,} parameters "
               f"on {len(pools['train'].images)} CLIP-embedded images", flush=True)

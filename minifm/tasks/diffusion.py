@@ -59,12 +59,15 @@ from minifm.tasks.dalle import Reranker, check_captions, format_judged, judge_pr
 from minifm.training.checkpoint import (CheckpointError, load_checkpoint,
                                         resolve_checkpoint_path)
 from minifm.training.seeds import stream
-from minifm.training.trainer import TrainConfig, Trainer
+from minifm.training.trainer import Throughput, TrainConfig, Trainer
 
 DECODER_DEFAULTS = TrainConfig(steps=3000, batch_size=32, lr=2e-3, min_lr=1e-4,
                                warmup_steps=100, eval_interval=500, eval_batches=4)
 PRIOR_DEFAULTS = TrainConfig(steps=3000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
                              eval_interval=500, eval_batches=4)
+# The decoder's speed counts images (a batch's first array is x0 (B, H, W, 3)), the prior's pairs.
+DECODER_THROUGHPUT = Throughput("images/s", lambda batch: len(batch[0]))
+PRIOR_THROUGHPUT = Throughput("pairs/s", lambda batch: len(batch[0]))
 PRIORS = ("diffusion", "regression")
 PRIOR_FAMILIES = {"diffusion": "diffusion-prior", "regression": "regression-prior"}
 CLIP_COPY = "clip.npz"
@@ -180,7 +183,8 @@ def decoder_trainer(clip: CLIP, pools: dict[str, EmbeddingPool],
                     quiet: bool = True, **sizes: Any) -> Trainer:
     """The Trainer of a new decoder (checkpoints in ``out`` as family "diffusion")."""
     return Trainer(new_decoder(clip, config.seed, **sizes), DecoderData(pools), config,
-                   out_dir=out, family=None if out is None else "diffusion", quiet=quiet)
+                   out_dir=out, family=None if out is None else "diffusion", quiet=quiet,
+                   throughput=DECODER_THROUGHPUT)
 
 
 def prior_trainer(kind: str, clip: CLIP, pools: dict[str, EmbeddingPool],
@@ -189,7 +193,7 @@ def prior_trainer(kind: str, clip: CLIP, pools: dict[str, EmbeddingPool],
     """The Trainer of a new prior (checkpoints in ``out`` as its PRIOR_FAMILIES family)."""
     return Trainer(new_prior(kind, clip, config.seed), PriorData(kind, pools), config,
                    out_dir=out, family=None if out is None else PRIOR_FAMILIES[kind],
-                   quiet=quiet)
+                   quiet=quiet, throughput=PRIOR_THROUGHPUT)
 
 
 # ---- a trained run ------------------------------------------------------------------------------
