@@ -4,7 +4,10 @@ and the image embedding into pixels (a diffusion decoder). Both use the CLIP of 
 the shapes world's judge reads their drawings of the same captions before and after training.
 
 The sizes below are this stop's, chosen to learn within about a minute of one core; the tasks'
-defaults, which lessons 11 and 14 quote, train longer and draw better.
+defaults, which lessons 11 and 14 quote, train longer and draw better. Measured (one thread, the
+CLIP of the CLIP stop, 58 s of CPU on a machine loaded about 10 deep): the token model draws 1 %
+-> 76 % of seen pairs right (held-out 31 %; CLIP's pick of 4: 88 %, 56 %), DALL-E 2 0 % -> 82 %
+(held-out 50 %; colour 100 %, every miss a shape).
 """
 
 from __future__ import annotations

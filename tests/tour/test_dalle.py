@@ -25,7 +25,8 @@ def tour(tmp_path_factory):
 
 def test_the_token_model_learns_to_draw_seen_pairs(tour):
     tokens = tour[1]["tokens"]
-    # Measured at this size (see the stop's module): before 4 %, after SEEN_TOKENS below.
+    # Measured (one thread): 1.1 % of 90 drawings of seen pairs right before training, 75.6 %
+    # of 360 after (held-out 30.6 %); the tour's aim is at least half.
     assert tokens["seen_before"] < 3 * CHANCE["accuracy"]
     assert tokens["evaluation"]["seen"]["accuracy"] >= 0.5
     assert tokens["image_tokenizer"]["seen"]["judge_agreement"] > 0.95
@@ -34,9 +35,11 @@ def test_the_token_model_learns_to_draw_seen_pairs(tour):
 def test_the_diffusion_route_learns_to_draw_seen_and_held_out_pairs(tour):
     diffused = tour[1]["diffusion"]
     after = diffused["evaluation"]
+    # Measured (one thread): 0 % before; after, 81.7 % of seen and 50.0 % of held-out drawings
+    # right (colour 100 %). The bounds leave about 20 points for another machine's rounding.
     assert diffused["seen_before"] < 3 * CHANCE["accuracy"]
-    assert after["seen"]["accuracy"] >= 0.4
-    assert after["unseen"]["accuracy"] >= 0.2
+    assert after["seen"]["accuracy"] >= 0.6
+    assert after["unseen"]["accuracy"] >= 0.3
     assert after["seen"]["colour"] > 0.9                      # colour is learned first
 
 
