@@ -6,9 +6,9 @@ Lesson: lessons/14_dalle2_diffusion.md.
 
     clip, captions = load_clip_run("out/clip")                         (minifm.tasks.clip)
     pools = build_pools(clip, captions, seed)          # images and captions, CLIP-embedded once
-    decoder = decoder_trainer(clip, pools); decoder.run()      # a Trainer over DecoderData
-    prior = prior_trainer("diffusion", clip, pools); prior.run()   # or "regression"
-    run = DiffusionRun(decoder.model, prior.model, clip, captions)
+    decoder = decoder_trainer(clip, pools)                     # a Trainer over DecoderData
+    run, metrics = train_decoder_and_prior(decoder, clip, captions, pools)   # then the prior
+    # (its parts: decoder.run(); prior_trainer("diffusion", clip, pools).run(); DiffusionRun)
     images = draw(run, ["a red circle"], 8, rng=rng)                   # (1, 8, H, W, 3)
     result = evaluate(run, reranker=Reranker(clip, captions))
 
