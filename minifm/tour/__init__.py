@@ -42,7 +42,7 @@ STOPS: list[Stop] = [
     Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, (2, 70)),
     Stop("clip", "CLIP: images and captions meet in one space", clip.stop, (2, 65)),
     Stop("dalle", "Text to image: DALL-E's image tokens and DALL-E 2's diffusion, side by side",
-         dalle.stop, (55, 55)),
+         dalle.stop, (58, 58)),
 ]
 QUICK_NOTICE = ("--quick is a smoke test: toy sizes and a few dozen steps check that every stop "
                 "runs, in seconds. The models have no time to learn, so 'after training' looks "
