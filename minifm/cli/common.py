@@ -9,11 +9,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from minifm.cli.flags import integer, real
 from minifm.cli.outputs import check_output_dir, check_output_file
-from minifm.data.shapes import COLOURS, SHAPES, ShapesWorld
 from minifm.nn.module import Module
 from minifm.plots.training import save_loss_curve
 from minifm.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path
@@ -167,13 +164,3 @@ def print_run_summary(metrics: dict[str, Any], out: Path, files: Sequence[str],
         print(evaluation)
     print(f"saved to {out}/ ({', '.join(files)})")
 
-
-def judge_titles(world: ShapesWorld, images: np.ndarray, scores: np.ndarray | None
-                 ) -> list[list[str]]:
-    """What the judge reads in each image (M, S, H, W, 3), with its CLIP score (M, S) if given:
-    the titles of a ``generate`` grid."""
-    M, S = images.shape[:2]
-    colour, shape = world.judge(images.reshape(M * S, *images.shape[2:]))
-    reads = ["nothing" if c < 0 else f"{COLOURS[c]} {SHAPES[s]}" for c, s in zip(colour, shape)]
-    return [[reads[m * S + s] + ("" if scores is None else f" ({scores[m, s]:.2f})")
-             for s in range(S)] for m in range(M)]

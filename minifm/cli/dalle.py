@@ -25,8 +25,7 @@ import time
 import numpy as np
 
 from minifm.cli import diffusion
-from minifm.cli.common import (finish_training, judge_titles, output_dir, print_run_summary,
-                               start_or_resume)
+from minifm.cli.common import finish_training, output_dir, print_run_summary, start_or_resume
 from minifm.cli.flags import integer, real
 from minifm.cli.outputs import check_output_file
 from minifm.data.shapes import ShapesWorld
@@ -36,7 +35,7 @@ from minifm.plots.dalle import plot_caption_grid, save_plots
 from minifm.tasks.clip import pick_best
 from minifm.tasks.dalle import (THROUGHPUT, TRAIN_DEFAULTS, Reranker, check_captions,
                                 data_from_checkpoint, draw, evaluate, format_evaluation,
-                                load_dalle, model_config, score_drawings)
+                                judge_titles, load_dalle, model_config, score_drawings)
 from minifm.tasks.image_tokens import (IMAGE_TOKENIZERS, VQVAE_DEFAULTS, fit_image_tokenizer,
                                        format_tokenizer_report, tokenizer_report)
 from minifm.training.seeds import stream

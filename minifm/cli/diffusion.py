@@ -20,21 +20,21 @@ import time
 
 import numpy as np
 
-from minifm.cli.common import (finish_training, judge_titles, output_dir, print_run_summary,
-                               start_or_resume)
+from minifm.cli.common import output_dir, print_run_summary, start_or_resume
 from minifm.cli.flags import integer, real
 from minifm.cli.outputs import check_output_file
 from minifm.models.diffusion import DiffusionConfig
 from minifm.models.diffusion_sampling import SAMPLERS
 from minifm.plots.dalle import plot_caption_grid
 from minifm.plots.diffusion import save_plots
+from minifm.plots.training import save_loss_curve
 from minifm.tasks.clip import load_clip_run, pick_best
-from minifm.tasks.dalle import Reranker, score_drawings
-from minifm.tasks.diffusion import (CLIP_COPY, DECODER_DEFAULTS, PRIOR_DEFAULTS, PRIOR_DIR,
-                                    PRIOR_FAMILIES, PRIORS, DecoderData, build_pools,
+from minifm.tasks.dalle import Reranker, judge_titles, score_drawings
+from minifm.tasks.diffusion import (CLIP_COPY, DECODER_DEFAULTS, DECODER_THROUGHPUT,
+                                    PRIOR_DEFAULTS, PRIOR_DIR, PRIORS, DecoderData, build_pools,
                                     check_clip_fits, check_sampling, copy_clip, draw, evaluate,
                                     format_evaluation, load_diffusion_run, new_decoder,
-                                    prior_trainer)
+                                    train_decoder_and_prior)
 from minifm.training.checkpoint import load_checkpoint, resolve_checkpoint_path
 
 MODEL_FLAGS = ("dim", "n_layers")
@@ -88,19 +88,20 @@ def train(args: argparse.Namespace) -> int:
         return DecoderData(pools)
 
     trainer = start_or_resume(args, family="diffusion", defaults=DECODER_DEFAULTS, out=out,
-                              model_flags=MODEL_FLAGS, start=start, resume_data=resume_data)
+                              model_flags=MODEL_FLAGS, start=start, resume_data=resume_data,
+                              throughput=DECODER_THROUGHPUT)
     if not args.quiet:
         print(f"training a diffusion decoder of {trainer.model.num_parameters():,} parameters "
               f"on {len(pools['train'].images)} CLIP-embedded images", flush=True)
-    metrics = finish_training(trainer)
-    if metrics["stopped_early"]:
+    prior_config = dataclasses.replace(PRIOR_DEFAULTS, steps=args.prior_steps,
+                                       seed=trainer.config.seed)
+    run, metrics = train_decoder_and_prior(trainer, clip, captions, pools, prior=args.prior,
+                                           prior_config=prior_config,
+                                           keep_finished_prior=bool(args.resume))
+    save_loss_curve(trainer.history, out, "diffusion training", "diffusion")
+    if run is None:
         return 1
-    prior = _train_prior(args, clip, pools, trainer.config.seed)
-    if prior is None:
-        return 1
-    run = load_diffusion_run(out)
     started = time.perf_counter()
-    metrics["prior"] = {"kind": args.prior, "steps": args.prior_steps}
     metrics["evaluation"] = evaluate(run, reranker=Reranker(clip, captions),
                                      samples=args.eval_samples, candidates=args.candidates,
                                      guidance=args.guidance)
@@ -112,24 +113,6 @@ def train(args: argparse.Namespace) -> int:
                                          "metrics.json", "loss.png", *(p.name for p in plots)],
                           format_evaluation(metrics["evaluation"]))
     return 0
-
-
-def _train_prior(args: argparse.Namespace, clip, pools, seed: int):
-    """Train the prior into out/prior (kept if a finished one of that kind is already there);
-    None if its training diverged."""
-    folder = output_dir(args, "out/diffusion") / PRIOR_DIR
-    path = resolve_checkpoint_path(folder)
-    if args.resume and path.is_file():
-        ckpt = load_checkpoint(path)
-        if ckpt.family == PRIOR_FAMILIES[args.prior] and ckpt.step >= args.prior_steps:
-            return ckpt.build_model()
-    config = dataclasses.replace(PRIOR_DEFAULTS, steps=args.prior_steps, seed=seed)
-    trainer = prior_trainer(args.prior, clip, pools, config, out=folder, quiet=args.quiet)
-    if not args.quiet:
-        print(f"training a {args.prior} prior of {trainer.model.num_parameters():,} parameters",
-              flush=True)
-    result = trainer.run()
-    return None if result["stopped_early"] else trainer.model
 
 
 # ---- minifm generate on a diffusion run ---------------------------------------------------------

@@ -9,7 +9,7 @@ Dimensions: N images, H = W image side, M captions, S samples per caption, K str
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -79,6 +79,28 @@ def plot_interpolation(images: np.ndarray, caption_a: str, caption_b: str) -> Fi
     fig.supxlabel("slerp weight (same starting noise throughout)")
     return fig
 
+
+
+def plot_side_by_side(drawings: dict[str, np.ndarray], correct: dict[str, np.ndarray],
+                      captions: Sequence[str]) -> Figure:
+    """The same captions drawn by several generators, one panel each, left to right: for each
+    name, drawings[name] (M, S, H, W, 3) framed green where correct[name] (M, S) is True (the
+    judge reads the caption's colour and shape), red where not; captions (M,) down the side."""
+    M, S = next(iter(drawings.values())).shape[:2]
+    fig = Figure(figsize=(1.1 * S * len(drawings) + 2.2, 1.2 * M + 0.8), layout="constrained")
+    for panel, name in zip(fig.subfigures(1, len(drawings), squeeze=False)[0], drawings):
+        axes = panel.subplots(M, S, squeeze=False)
+        for m in range(M):
+            for s in range(S):
+                _show(axes[m, s], drawings[name][m, s], None,
+                      "green" if correct[name][m, s] else "red")
+            if panel is fig.subfigs[0]:
+                axes[m, 0].set_ylabel(captions[m], fontsize=8, rotation=0, ha="right",
+                                      va="center")
+        panel.suptitle(f"{name}: {correct[name].mean():.0%} judged right", fontsize=9)
+    fig.suptitle("the same captions, two generators: green frame = the judge reads the "
+                 "caption's colour and shape, red = it does not", fontsize=9)
+    return fig
 
 def _save(figures: dict[str, Figure], out_dir: Path) -> list[Path]:
     paths = []

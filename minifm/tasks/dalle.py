@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from minifm.data.shapes import CHANCE, ShapesWorld, class_prompt
+from minifm.data.shapes import CHANCE, COLOURS, SHAPES, ShapesWorld, class_prompt
 from minifm.data.shapes_captions import ShapesCaptionData
 from minifm.data.shapes_tokens import ShapesTokenData
 from minifm.models.clip import CLIP
@@ -167,6 +167,17 @@ def _shares(colour_ok: np.ndarray, shape_ok: np.ndarray, prompts: Sequence[str]
     return {"accuracy": float(both.mean()), "colour": float(colour_ok.mean()),
             "shape": float(shape_ok.mean()),
             "per_prompt": {p: float(a) for p, a in zip(prompts, both.mean(axis=1))}}
+
+
+def judge_titles(world: ShapesWorld, images: np.ndarray, scores: np.ndarray | None
+                 ) -> list[list[str]]:
+    """What the judge reads in each image (M, S, H, W, 3), with its CLIP score (M, S) if given:
+    the titles of a ``generate`` grid."""
+    M, S = images.shape[:2]
+    colour, shape = world.judge(images.reshape(M * S, *images.shape[2:]))
+    reads = ["nothing" if c < 0 else f"{COLOURS[c]} {SHAPES[s]}" for c, s in zip(colour, shape)]
+    return [[reads[m * S + s] + ("" if scores is None else f" ({scores[m, s]:.2f})")
+             for s in range(S)] for m in range(M)]
 
 
 Drawer = Callable[[list[str], int, np.random.Generator], np.ndarray]

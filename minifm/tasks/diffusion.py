@@ -6,9 +6,9 @@ Lesson: lessons/14_dalle2_diffusion.md.
 
     clip, captions = load_clip_run("out/clip")                         (minifm.tasks.clip)
     pools = build_pools(clip, captions, seed)          # images and captions, CLIP-embedded once
-    decoder = decoder_trainer(clip, pools); decoder.run()      # a Trainer over DecoderData
-    prior = prior_trainer("diffusion", clip, pools); prior.run()   # or "regression"
-    run = DiffusionRun(decoder.model, prior.model, clip, captions)
+    decoder = decoder_trainer(clip, pools)                     # a Trainer over DecoderData
+    run, metrics = train_decoder_and_prior(decoder, clip, captions, pools)   # then the prior
+    # (its parts: decoder.run(); prior_trainer("diffusion", clip, pools).run(); DiffusionRun)
     images = draw(run, ["a red circle"], 8, rng=rng)                   # (1, 8, H, W, 3)
     result = evaluate(run, reranker=Reranker(clip, captions))
 
@@ -56,14 +56,18 @@ from minifm.models.diffusion_prior import (DiffusionPrior, DiffusionPriorConfig,
 from minifm.models.diffusion_sampling import SAMPLERS, check_guidance, ddim_timesteps, sample
 from minifm.tasks.clip import embed_images, embed_texts, load_clip_run
 from minifm.tasks.dalle import Reranker, check_captions, format_judged, judge_prompts
-from minifm.training.checkpoint import CheckpointError, load_checkpoint
+from minifm.training.checkpoint import (CheckpointError, load_checkpoint,
+                                        resolve_checkpoint_path)
 from minifm.training.seeds import stream
-from minifm.training.trainer import TrainConfig, Trainer
+from minifm.training.trainer import Throughput, TrainConfig, Trainer
 
 DECODER_DEFAULTS = TrainConfig(steps=3000, batch_size=32, lr=2e-3, min_lr=1e-4,
                                warmup_steps=100, eval_interval=500, eval_batches=4)
 PRIOR_DEFAULTS = TrainConfig(steps=3000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
                              eval_interval=500, eval_batches=4)
+# The decoder's speed counts images (a batch's first array is x0 (B, H, W, 3)), the prior's pairs.
+DECODER_THROUGHPUT = Throughput("images/s", lambda batch: len(batch[0]))
+PRIOR_THROUGHPUT = Throughput("pairs/s", lambda batch: len(batch[0]))
 PRIORS = ("diffusion", "regression")
 PRIOR_FAMILIES = {"diffusion": "diffusion-prior", "regression": "regression-prior"}
 CLIP_COPY = "clip.npz"
@@ -179,7 +183,8 @@ def decoder_trainer(clip: CLIP, pools: dict[str, EmbeddingPool],
                     quiet: bool = True, **sizes: Any) -> Trainer:
     """The Trainer of a new decoder (checkpoints in ``out`` as family "diffusion")."""
     return Trainer(new_decoder(clip, config.seed, **sizes), DecoderData(pools), config,
-                   out_dir=out, family=None if out is None else "diffusion", quiet=quiet)
+                   out_dir=out, family=None if out is None else "diffusion", quiet=quiet,
+                   throughput=DECODER_THROUGHPUT)
 
 
 def prior_trainer(kind: str, clip: CLIP, pools: dict[str, EmbeddingPool],
@@ -188,7 +193,7 @@ def prior_trainer(kind: str, clip: CLIP, pools: dict[str, EmbeddingPool],
     """The Trainer of a new prior (checkpoints in ``out`` as its PRIOR_FAMILIES family)."""
     return Trainer(new_prior(kind, clip, config.seed), PriorData(kind, pools), config,
                    out_dir=out, family=None if out is None else PRIOR_FAMILIES[kind],
-                   quiet=quiet)
+                   quiet=quiet, throughput=PRIOR_THROUGHPUT)
 
 
 # ---- a trained run ------------------------------------------------------------------------------
@@ -236,6 +241,40 @@ def load_diffusion_run(path: str | Path) -> DiffusionRun:
     clip, captions = load_clip_run(folder / CLIP_COPY)
     return DiffusionRun(decoder_ckpt.build_model(), prior_ckpt.build_model(), clip, captions)
 
+
+
+# ---- training a run -----------------------------------------------------------------------------
+def train_decoder_and_prior(decoder: Trainer, clip: CLIP, captions: ShapesCaptionData,
+                            pools: dict[str, EmbeddingPool], *, prior: str = "diffusion",
+                            prior_config: TrainConfig = PRIOR_DEFAULTS,
+                            keep_finished_prior: bool = False
+                            ) -> tuple[DiffusionRun | None, dict[str, Any]]:
+    """DALL-E 2's training over a frozen CLIP, as ``minifm train diffusion`` and the tour run it:
+    the decoder's Trainer (new, from ``decoder_trainer``, or resumed), then a new ``prior`` on
+    the same pools, checkpointed in ``decoder.out_dir / PRIOR_DIR`` when the decoder has a
+    folder. With ``keep_finished_prior`` (a resumed run) a prior of that kind already there
+    that has taken ``prior_config.steps`` steps is kept instead of trained again.
+
+    Returns the run (None if a training stopped early: its loss was not finite) and the
+    decoder's metrics with ``"prior": {"kind": prior, "steps": prior_config.steps}``.
+    """
+    check_prior_kind(prior)
+    metrics = decoder.run()
+    metrics["prior"] = {"kind": prior, "steps": prior_config.steps}
+    if metrics["stopped_early"]:
+        return None, metrics
+    folder = None if decoder.out_dir is None else decoder.out_dir / PRIOR_DIR
+    if keep_finished_prior and folder is not None and resolve_checkpoint_path(folder).is_file():
+        ckpt = load_checkpoint(folder)
+        if ckpt.family == PRIOR_FAMILIES[prior] and ckpt.step >= prior_config.steps:
+            return DiffusionRun(decoder.model, ckpt.build_model(), clip, captions), metrics
+    trainer = prior_trainer(prior, clip, pools, prior_config, out=folder, quiet=decoder.quiet)
+    if not decoder.quiet:
+        print(f"training a {prior} prior of {trainer.model.num_parameters():,} parameters",
+              flush=True)
+    if trainer.run()["stopped_early"]:
+        return None, metrics
+    return DiffusionRun(decoder.model, trainer.model, clip, captions), metrics
 
 # ---- caption -> prior -> decoder -> image --------------------------------------------------------
 def _unit(z: np.ndarray) -> np.ndarray:

@@ -35,12 +35,13 @@ class Stop:
 
 # Seconds per stop, measured with `python benchmarks/time_tour.py --threads 1` on the 2-core
 # machine of the lessons while other work loaded it: CPU seconds, about the wall time on an idle
-# machine. DALL-E: lesson 11's 439 s less the CLIP stop's 45 s, from before this tour's sizes.
+# machine.
 STOPS: list[Stop] = [
     Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 8),
     Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 25),
     Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 19),
-    Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.stop, 394),
+    Stop("dalle", "Text to image: DALL-E's image tokens and DALL-E 2's diffusion, side by side",
+         dalle.stop, 58),
 ]
 
 

@@ -5,7 +5,7 @@ from matplotlib.figure import Figure
 
 from minifm.data.shapes import CHANCE
 from minifm.plots.diffusion import (plot_denoising_strip, plot_guidance_sweep,
-                                    plot_interpolation, plot_variations)
+                                    plot_interpolation, plot_side_by_side, plot_variations)
 
 
 def _titled(fig: Figure) -> str:
@@ -35,3 +35,20 @@ def test_strip_variations_and_interpolation_have_one_panel_per_image():
     line = plot_interpolation(rng.uniform(size=(5, 16, 16, 3)), "a red square", "a blue ring")
     assert len(line.axes) == 5 and "'a red square' -> 'a blue ring'" in _titled(line)
     assert line.axes[-1].get_title() == "1.00"
+
+
+def test_side_by_side_has_a_panel_per_generator_with_its_judged_share():
+    rng = np.random.default_rng(0)
+    drawings = {"tokens": rng.uniform(size=(2, 3, 16, 16, 3)),
+                "diffusion": rng.uniform(size=(2, 3, 16, 16, 3))}
+    correct = {"tokens": np.array([[True, False, False], [False, False, True]]),
+               "diffusion": np.ones((2, 3), dtype=bool)}
+    fig = plot_side_by_side(drawings, correct, ["a red circle", "a blue ring"])
+    left, right = fig.subfigs
+    assert len(left.axes) == 6 and len(right.axes) == 6
+    assert left._suptitle.get_text() == "tokens: 33% judged right"
+    assert right._suptitle.get_text() == "diffusion: 100% judged right"
+    assert [ax.get_ylabel() for ax in left.axes[::3]] == ["a red circle", "a blue ring"]
+    assert not any(ax.get_ylabel() for ax in right.axes)
+    assert "judge" in _titled(fig)
+    assert right.axes[0].spines["top"].get_edgecolor()[:3] == (0.0, 0.5019607843137255, 0.0)

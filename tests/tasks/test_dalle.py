@@ -14,8 +14,8 @@ from minifm.models.dalle import DALLE
 from minifm.tasks.clip import model_config as clip_config
 from minifm.tasks.clip import new_model as new_clip
 from minifm.tasks.dalle import (TRAIN_DEFAULTS, Reranker, check_captions, draw, evaluate,
-                                format_evaluation, judged_correct, load_dalle, model_config,
-                                score_drawings)
+                                format_evaluation, judge_titles, judged_correct, load_dalle,
+                                model_config, score_drawings)
 from minifm.tasks.image_tokens import fit_image_tokenizer
 from minifm.tokenizers.image import KMeansImageTokenizer
 from minifm.training.checkpoint import CheckpointError, load_checkpoint
@@ -114,6 +114,17 @@ def test_judged_correct_reads_the_world_s_own_images():
     colour_ok, shape_ok = judged_correct(world, sample.images[:, None], classes)
     assert colour_ok.shape == (6, 1) and colour_ok.all() and shape_ok.all()
 
+
+
+def test_judge_titles_say_what_the_judge_reads_and_the_score():
+    world = ShapesWorld()
+    images = world.render(np.array([0, 2]), np.array([0, 4]), np.array([1, 1]), np.array([0, 0]),
+                          np.random.default_rng(0))                    # a red circle, a blue ring
+    blank = np.full_like(images[:1], world.background)
+    grid = np.concatenate([images, blank])[None]                        # (1, 3, H, W, 3)
+    assert judge_titles(world, grid, None) == [["red circle", "blue ring", "nothing"]]
+    titled = judge_titles(world, grid, np.array([[0.5, 0.25, -0.125]]))
+    assert titled == [["red circle (0.50)", "blue ring (0.25)", "nothing (-0.12)"]]
 
 # ---- reranking and the evaluation ---------------------------------------------------------------
 def test_reranker_scores_each_image_with_its_caption(run):

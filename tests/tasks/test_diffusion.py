@@ -13,7 +13,7 @@ from minifm.tasks.clip import caption_data, embed_images, embed_texts
 from minifm.tasks.diffusion import (CLIP_COPY, PRIOR_DIR, DecoderData, DiffusionRun, PriorData,
                                     build_pools, check_clip_fits, copy_clip, decoder_trainer, denoising_strip,
                                     draw, interpolate, load_diffusion_run, prior_trainer, slerp,
-                                    variations)
+                                    train_decoder_and_prior, variations)
 from minifm.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minifm.training.optim import AdamW
 from minifm.training.trainer import TrainConfig, Trainer
@@ -103,6 +103,55 @@ def test_checkpoints_hold_plain_arrays_and_a_tampered_one_is_refused(world, tmp_
     with pytest.raises(CheckpointError, match="checksum mismatch"):
         load_checkpoint(tmp_path / "tampered.npz")
 
+
+
+# ---- the orchestration of `minifm train diffusion` and the tour ---------------------------------
+def test_train_decoder_and_prior_trains_both_into_the_run_folder(world, tmp_path):
+    clip, captions, pools = world
+    decoder = decoder_trainer(clip, pools, STEPS, out=tmp_path, **SIZES)
+    run, metrics = train_decoder_and_prior(decoder, clip, captions, pools, prior="regression",
+                                           prior_config=STEPS)
+    assert isinstance(run, DiffusionRun) and run.decoder is decoder.model
+    assert isinstance(run.prior, RegressionPrior) and run.clip is clip
+    assert metrics["steps_done"] == 6 and metrics["prior"] == {"kind": "regression", "steps": 6}
+    assert load_checkpoint(tmp_path, family="diffusion").step == 6
+    assert load_checkpoint(tmp_path / PRIOR_DIR, family="regression-prior").step == 6
+
+
+def test_a_resumed_run_keeps_a_finished_prior_of_its_kind_and_retrains_another(world, tmp_path):
+    clip, captions, pools = world
+    train_decoder_and_prior(decoder_trainer(clip, pools, STEPS, out=tmp_path, **SIZES), clip,
+                            captions, pools, prior_config=STEPS)
+    finished = (tmp_path / PRIOR_DIR / "checkpoint.npz").read_bytes()
+    longer = dataclasses.replace(STEPS, steps=8)
+
+    def resume(kind, prior_steps):
+        decoder = Trainer.from_checkpoint(tmp_path, DecoderData(pools), config=longer,
+                                          out_dir=tmp_path, family="diffusion", quiet=True)
+        longer_prior = dataclasses.replace(STEPS, steps=prior_steps)
+        return train_decoder_and_prior(decoder, clip, captions, pools, prior=kind,
+                                       prior_config=longer_prior, keep_finished_prior=True)
+
+    run, metrics = resume("diffusion", 6)
+    assert metrics["steps_done"] == 8 and isinstance(run.prior, DiffusionPrior)
+    assert (tmp_path / PRIOR_DIR / "checkpoint.npz").read_bytes() == finished     # kept
+    run, _ = resume("regression", 6)                                  # another kind: trained
+    assert isinstance(run.prior, RegressionPrior)
+    assert load_checkpoint(tmp_path / PRIOR_DIR, family="regression-prior").step == 6
+
+
+def test_train_decoder_and_prior_without_a_folder_writes_nothing_and_stops_on_divergence(world):
+    clip, captions, pools = world
+    run, _ = train_decoder_and_prior(decoder_trainer(clip, pools, STEPS, **SIZES), clip,
+                                     captions, pools, prior_config=STEPS)
+    assert isinstance(run.prior, DiffusionPrior)
+    diverging = decoder_trainer(clip, pools, STEPS, **SIZES)
+    diverging.model.named_parameters().__next__()[1].data[...] = np.inf     # loss: not finite
+    run, metrics = train_decoder_and_prior(diverging, clip, captions, pools, prior_config=STEPS)
+    assert run is None and metrics["stopped_early"]
+    with pytest.raises(ValueError, match="unknown prior 'autoregressive'"):
+        train_decoder_and_prior(decoder_trainer(clip, pools, STEPS, **SIZES), clip, captions,
+                                pools, prior="autoregressive")
 
 @pytest.fixture(scope="module")
 def run(world, tmp_path_factory):
