@@ -20,7 +20,8 @@ def test_tour_quick_runs_every_stop_from_the_command_line(tmp_path, capsys):
     assert out.startswith(QUICK_NOTICE) and out.rstrip().endswith(QUICK_NOTICE)
     assert "smoke test" in QUICK_NOTICE and "no time to learn" in QUICK_NOTICE
     assert out.count("on a 2-core CPU)") == len(STOPS)          # each stop: what it will take
-    assert len(re.findall(r"\((gpt|bert|clip|dalle) stop took \d+ s; files in ", out)) == 4
+    assert len(re.findall(r"\((gpt|bert|clip|dalle|assistant) stop took \d+ s; files in ",
+                          out)) == len(STOPS) == 5
 
 
 def test_tour_only_selects_a_family_and_rejects_unknown_ones(tmp_path, capsys):

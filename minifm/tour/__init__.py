@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from minifm.tour import bert, clip, dalle, gpt
+from minifm.tour import assistant, bert, clip, dalle, gpt
 from minifm.training.trainer import HEARTBEAT_SECONDS, format_seconds
 
 
@@ -42,6 +42,8 @@ STOPS: list[Stop] = [
     Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, (2, 70)),
     Stop("clip", "CLIP: images and captions meet in one space", clip.stop, (2, 65)),
     Stop("dalle", "DALL-E: draw a caption, one image token at a time", dalle.stop, (5, 394)),
+    Stop("assistant", "Assistant: a GPT learns to answer requests (pre-training, then SFT)",
+         assistant.stop, (40, 40)),
 ]
 QUICK_NOTICE = ("--quick is a smoke test: toy sizes and a few dozen steps check that every stop "
                 "runs, in seconds. The models have no time to learn, so 'after training' looks "
