@@ -37,6 +37,8 @@ class Stop:
 # Seconds per stop, measured on the shared 2-vCPU machine of the lessons (OPENBLAS_NUM_THREADS=1):
 # quick with `minifm tour --quick`, full with `minifm tour --only FAMILY` (GPT: lesson 8; CLIP:
 # lesson 10; DALL-E: with the CLIP of the CLIP stop, lesson 11's 439 s less that stop's 45 s).
+# The assistant stop has one size (it ignores quick): 40 s of one core's CPU time, measured on
+# a loaded machine (tests/tour/test_assistant.py).
 STOPS: list[Stop] = [
     Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, (1, 85)),
     Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, (2, 70)),
