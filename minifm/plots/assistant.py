@@ -62,7 +62,7 @@ def plot_win_rates(rates: Mapping[str, Mapping[str, float]],
     than the SFT model's, in %, with the win rate (wins + ties / 2) written at the bar's end."""
     if not rates:
         raise ValueError(f"{title}: nothing to draw (no win rate given)")
-    fig = Figure(figsize=(7, 0.6 * len(rates) + 1.6), layout="constrained")
+    fig = Figure(figsize=(8, 0.6 * len(rates) + 1.6), layout="constrained")
     ax = fig.subplots()
     names = list(rates)
     y = np.arange(len(names))
@@ -77,7 +77,7 @@ def plot_win_rates(rates: Mapping[str, Mapping[str, float]],
     ax.set(yticks=y, yticklabels=names, xlim=(0, 112), xlabel="prompts (%)", ylabel="stage",
            title=title)
     ax.invert_yaxis()
-    ax.legend(fontsize="small", ncols=3, loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))   # off the bars
     return fig
 
 

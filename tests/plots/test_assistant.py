@@ -49,7 +49,8 @@ def test_nothing_to_draw_is_an_error():
 def test_win_rates_stack_wins_ties_and_losses_in_percent_per_stage():
     rates = {"dpo seen": {"wins": 0.2, "ties": 0.7, "losses": 0.1, "win_rate": 0.55},
              "rl seen": {"wins": 0.1, "ties": 0.5, "losses": 0.4, "win_rate": 0.35}}
-    ax = plot_win_rates(rates).axes[0]
+    fig = plot_win_rates(rates)
+    ax = fig.axes[0]
     assert ax.get_title() == "The judges' preference over the SFT answers"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("prompts (%)", "stage")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["dpo seen", "rl seen"]
@@ -57,6 +58,8 @@ def test_win_rates_stack_wins_ties_and_losses_in_percent_per_stage():
     assert np.allclose(bars, [(0, 20), (0, 10), (20, 70), (10, 50), (90, 10), (60, 40)])
     assert [t.get_text() for t in ax.texts] == ["55.0 %", "35.0 %"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["wins", "ties", "losses"]
+    fig.canvas.draw()
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1 - 1   # off the bars
 
 
 def test_dpo_curves_plot_the_loss_and_the_margin_of_each_logged_step():
