@@ -34,6 +34,8 @@ from minifm.tasks.assistant_dpo import DPO_DEFAULTS, dpo_stage
 from minifm.tasks.assistant_reward import judged_pairs
 from minifm.tasks.assistant_rl import GROUP, KL_DEFAULT, RL_DEFAULTS, load_reward_run, rl_stage
 
+SPLITS = ("seen", "heldout")         # the judged prompts of a DPO or RL run's metrics
+
 
 # ---- minifm dpo, minifm rl ----------------------------------------------------------------------
 def add_dpo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +45,6 @@ def add_dpo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-per-task", type=integer(1), default=EVAL_PER_TASK,
                         help=f"judged prompts per task and split (default {EVAL_PER_TASK})")
     add_common_train_arguments(parser)
-
-
-SPLITS = ("seen", "heldout")
 
 
 def _judged(metrics: dict, stage: str) -> dict[str, dict[str, TaskScore]]:
@@ -68,9 +67,9 @@ def _save_plots(metrics: dict, stage: str, out: Path) -> list[Path]:
 
 def _against_sft(metrics: dict, stage: str) -> str:
     """The judged table of a DPO or RL run, its preference over SFT and its KL per token."""
-    splits, scores = SPLITS, _judged(metrics, stage)
+    scores = _judged(metrics, stage)
     lines = []
-    for split in splits:
+    for split in SPLITS:
         pref, kl = metrics[split]["preference_over_reference"], metrics[split]["kl_per_token"]
         lines.append(f"{split}: the judges prefer it to SFT {100 * pref['win_rate']:.1f} % "
                      f"(wins {100 * pref['wins']:.1f}, ties {100 * pref['ties']:.1f}), "
