@@ -30,7 +30,7 @@ def cheap_stops(monkeypatch):
 def test_the_tour_runs_every_stop_in_order_and_prints_each_time(tmp_path, capsys, cheap_stops):
     assert main(["tour", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert cheap_stops == [s.family for s in STOPS] == ["gpt", "bert", "clip", "dalle"]
+    assert cheap_stops == [s.family for s in STOPS] == ["gpt", "bert", "clip", "dalle", "assistant"]
     for stop in STOPS:
         assert stop.title in out and (tmp_path / stop.family / "loss.png").is_file()
         assert f"(about {format_seconds(stop.seconds)} on a 2-core CPU)" in out

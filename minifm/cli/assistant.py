@@ -10,11 +10,12 @@
 ``metrics.json`` in ``--out``; ``sft`` reads that folder, trains with the response-only loss,
 and ends with the judges' table (per task and overall, seen and held-out prompts, refusal and
 false-refusal rates) for the model before and after, also stored in its ``metrics.json`` under
-``"judged"``. ``reward`` samples answers from an SFT run, pairs them by the judges' preference
-and trains a reward model on them, reporting its pair accuracy on training, seen and held-out
-prompts. ``chat`` reads requests line by line (from the terminal or a pipe) and prints each
-answer, until Ctrl-D or an empty line. The work is done by ``minifm.tasks.assistant``,
-``minifm.tasks.assistant_reward`` and ``minifm.tasks.assistant_chat``.
+``"judged"`` and drawn in ``judged.png``. ``reward`` samples answers from an SFT run, pairs them
+by the judges' preference and trains a reward model on them, reporting its pair accuracy on
+training, seen and held-out prompts (drawn in ``pair_accuracy.png``). ``chat`` reads requests
+line by line (from the terminal or a pipe) and prints each answer, until Ctrl-D or an empty
+line. The work is done by ``minifm.tasks.assistant``, ``minifm.tasks.assistant_reward`` and
+``minifm.tasks.assistant_chat``; the figures by ``minifm.plots.assistant``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from minifm.cli.gpt import add_sampling_arguments
 from minifm.data.assistant import world_tokenizer
 from minifm.data.text import TokenData
 from minifm.models.gpt import GPT
+from minifm.plots.assistant import save_plots
 from minifm.sampling import check_sampling
 from minifm.tasks.assistant import (EVAL_PER_TASK, MAX_ANSWER_TOKENS, PRETRAIN_DEFAULTS,
                                     SFT_DEFAULTS, evaluate, load_run, model_config,
@@ -115,8 +117,9 @@ def sft(args: argparse.Namespace) -> int:
     metrics["judged"] = {stage: {task: dataclasses.asdict(s) for task, s in by_task.items()}
                          for stage, by_task in scores.items()}
     trainer.write_metrics(metrics)
+    plots = save_plots(trainer.out_dir, judged=scores)
     if not args.quiet:
-        print_run_summary(metrics, trainer.out_dir, FILES,
+        print_run_summary(metrics, trainer.out_dir, FILES + tuple(p.name for p in plots),
                           "judged accuracy (%):\n" + score_table(scores))
     return 0
 
@@ -146,18 +149,19 @@ def reward(args: argparse.Namespace) -> int:
     if args.resume:
         raise ValueError("reward starts from RUN; it does not resume a run")
     model, tokenizer = load_run(args.base)
+    out = output_dir(args, "out/assistant-reward")
     _, metrics = reward_stage(model, tokenizer, train_config_from_args(args, REWARD_DEFAULTS),
                               n_per_task=args.prompts_per_task, k=args.samples,
-                              eval_per_task=args.eval_per_task,
-                              out_dir=output_dir(args, "out/assistant-reward"), quiet=args.quiet)
+                              eval_per_task=args.eval_per_task, out_dir=out, quiet=args.quiet)
     if metrics["stopped_early"]:
         return 1
+    plots = save_plots(out, pair_accuracy=metrics["pair_accuracy"])
     if not args.quiet:
         lines = [f"{split}: {metrics['pairs'][split]} pairs, "
                  + ", ".join(f"{task} {100 * share:.1f}" for task, share in by_task.items())
                  for split, by_task in metrics["pair_accuracy"].items()]
-        print_run_summary(metrics, output_dir(args, "out/assistant-reward"),
-                          ("checkpoint.npz", "metrics.json"),
+        print_run_summary(metrics, out, ("checkpoint.npz", "metrics.json",
+                                         *(p.name for p in plots)),
                           "reward-model pair accuracy (%):\n" + "\n".join(lines))
     return 0
 

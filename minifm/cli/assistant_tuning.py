@@ -9,14 +9,18 @@ reference (one run per ``--beta``, in ``OUT/beta-B`` when there are several); ``
 with REINFORCE, group-normalised advantages and the k3 KL penalty against a ``reward`` run
 (``--reward judges``: the judges' own score). Both end with the judged table, the judges'
 preference of the new answers over the SFT ones and the KL per token to the SFT model, also in
-their ``metrics.json``. The work is done by ``minifm.tasks.assistant_dpo`` and
-``minifm.tasks.assistant_rl``.
+their ``metrics.json``, and save the figures ``judged.png`` (accuracy per task), ``win_rates.png``
+(the judges' preference over SFT) and the run's curves: ``dpo.png`` (loss and implicit-reward
+margin by step) or ``rl.png`` (reward, KL per token and judged accuracy of the samples by step).
+The work is done by ``minifm.tasks.assistant_dpo`` and ``minifm.tasks.assistant_rl``, the figures
+by ``minifm.plots.assistant``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from minifm.atomic import atomic_write
 from minifm.cli.assistant import add_pair_arguments
@@ -24,10 +28,13 @@ from minifm.cli.common import (add_common_train_arguments, output_dir, print_run
                                train_config_from_args)
 from minifm.cli.flags import integer, real
 from minifm.data.assistant import TaskScore
+from minifm.plots.assistant import save_plots
 from minifm.tasks.assistant import EVAL_PER_TASK, load_run, score_table
 from minifm.tasks.assistant_dpo import DPO_DEFAULTS, dpo_stage
 from minifm.tasks.assistant_reward import judged_pairs
 from minifm.tasks.assistant_rl import GROUP, KL_DEFAULT, RL_DEFAULTS, load_reward_run, rl_stage
+
+SPLITS = ("seen", "heldout")         # the judged prompts of a DPO or RL run's metrics
 
 
 # ---- minifm dpo, minifm rl ----------------------------------------------------------------------
@@ -40,14 +47,29 @@ def add_dpo_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_train_arguments(parser)
 
 
+def _judged(metrics: dict, stage: str) -> dict[str, dict[str, TaskScore]]:
+    """The judged scores of a DPO or RL run's metrics, ``{"STAGE seen": {task: TaskScore}}``."""
+    return {f"{stage} {split}": {task: TaskScore(**score)
+                                 for task, score in metrics[split]["judged"].items()}
+            for split in SPLITS}
+
+
+def _save_plots(metrics: dict, stage: str, out: Path) -> list[Path]:
+    """``judged.png``, ``win_rates.png`` and the run's curves: ``dpo.png`` for a DPO run's
+    metrics (they have a ``beta``), ``rl.png`` for an RL run's."""
+    dpo = "beta" in metrics
+    return save_plots(out, judged=_judged(metrics, stage),
+                      dpo_history=metrics["history"] if dpo else None,
+                      rl_history=None if dpo else metrics["history"],
+                      win_rates={f"{stage} {split}": metrics[split]["preference_over_reference"]
+                                 for split in SPLITS})
+
+
 def _against_sft(metrics: dict, stage: str) -> str:
     """The judged table of a DPO or RL run, its preference over SFT and its KL per token."""
-    splits = ("seen", "heldout")
-    scores = {f"{stage} {split}": {task: TaskScore(**score)
-                                   for task, score in metrics[split]["judged"].items()}
-              for split in splits}
+    scores = _judged(metrics, stage)
     lines = []
-    for split in splits:
+    for split in SPLITS:
         pref, kl = metrics[split]["preference_over_reference"], metrics[split]["kl_per_token"]
         lines.append(f"{split}: the judges prefer it to SFT {100 * pref['win_rate']:.1f} % "
                      f"(wins {100 * pref['wins']:.1f}, ties {100 * pref['ties']:.1f}), "
@@ -78,9 +100,11 @@ def dpo(args: argparse.Namespace) -> int:
         by_beta[f"{beta:g}"] = metrics
         if metrics["stopped_early"]:
             return 1
+        plots = _save_plots(metrics, f"dpo {beta:g}", run_dir)
         if not args.quiet:
             acc = metrics["implicit_reward"]["heldout"]["accuracy"]
-            print_run_summary(metrics, run_dir, ("checkpoint.npz", "metrics.json"),
+            print_run_summary(metrics, run_dir, ("checkpoint.npz", "metrics.json",
+                                                 *(p.name for p in plots)),
                               f"beta {beta:g}: implicit-reward accuracy on held-out pairs "
                               f"{100 * acc:.1f} %\n" + _against_sft(metrics, f"dpo {beta:g}"))
     if args.metrics_out:                                 # every beta's metrics, by beta
@@ -115,6 +139,7 @@ def rl(args: argparse.Namespace) -> int:
                           eval_per_task=args.eval_per_task, out_dir=out, quiet=args.quiet)
     if args.metrics_out:
         _write_json(args.metrics_out, metrics)
+    plots = _save_plots(metrics, f"rl kl {args.kl:g}", out)
     if not args.quiet:
         first, last = metrics["history"][0], metrics["history"][-1]
         print(f"{metrics['steps_done']} steps in {metrics['seconds']:.0f} s against the "
@@ -122,7 +147,8 @@ def rl(args: argparse.Namespace) -> int:
               f"{last['reward']:.3f}, sample judged accuracy {100 * first['judged_accuracy']:.1f} "
               f"-> {100 * last['judged_accuracy']:.1f} %, KL per token {last['kl_per_token']:.4f}")
         print(_against_sft(metrics, f"rl kl {args.kl:g}"))
-        print(f"saved in {out}: checkpoint.npz, metrics.json")
+        print(f"saved in {out}: checkpoint.npz, metrics.json, "
+              f"{', '.join(p.name for p in plots)}")
     return 0
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from minifm.functional.preference import (dpo_backward, dpo_forward, dpo_implicit_rewards,
-                                          dpo_stats)
+from minifm.functional.preference import (DPOStats, dpo_backward, dpo_forward,
+                                          dpo_implicit_rewards, dpo_stats)
 from minifm.functional.sequence_logprob import sequence_logprob_backward, sequence_logprob_forward
 from minifm.models.gpt import GPT
 from minifm.nn.module import Module
@@ -54,8 +54,11 @@ class DPOObjective(Module):
     parameters); the reference enters as its precomputed log-probabilities.
 
     ``(r_chosen, r_rejected), loss = objective(chosen, rejected, ref_chosen, ref_rejected)``
-    then ``objective.backward()``.
+    then ``objective.backward()``. ``batch_stats`` holds the ``dpo_stats`` of the last batch
+    seen in training mode (None before one).
     """
+
+    batch_stats: DPOStats | None = None
 
     def __init__(self, policy: GPT, tokenizer: WordTokenizer, beta: float):
         check_world(tokenizer, policy.config)
@@ -81,7 +84,10 @@ class DPOObjective(Module):
         ref_c, ref_r = (np.asarray(r, dtype=s.dtype) for r in (ref_chosen, ref_rejected))
         loss, dpo_cache = dpo_forward(s[:B], s[B:], ref_c, ref_r, self.beta)
         self._cache = (x, lp_cache, dpo_cache)
-        return dpo_implicit_rewards(s[:B], s[B:], ref_c, ref_r, self.beta), loss
+        rewards = dpo_implicit_rewards(s[:B], s[B:], ref_c, ref_r, self.beta)
+        if self.training:                       # the last training batch's, for the history
+            self.batch_stats = dpo_stats(*rewards)
+        return rewards, loss
 
     def backward(self) -> None:
         """Gradient of the last forward's loss; ADDS into every policy parameter's .grad."""
@@ -138,7 +144,8 @@ def dpo_stage(sft_model: GPT, tokenizer: WordTokenizer, beta: float = 0.1,
               ) -> tuple[GPT, dict[str, Any]]:
     """The whole stage: the judged pairs (``judged_pairs``, unless given), a policy copied from
     ``sft_model`` trained with DPO against ``sft_model`` itself as the frozen reference
-    (validated on the "seen" pairs), then measured: implicit-reward accuracy on each split's
+    (validated on the "seen" pairs; each history row adds the implicit-reward ``margin`` and
+    ``reward_accuracy`` of its training batch, ``dpo_stats``), then measured: implicit-reward accuracy on each split's
     pairs, and ``judged_against_reference`` (judged scores, the judges' preference over the SFT
     answers, KL per token). Returns the policy and the metrics (written with a ``gpt``
     checkpoint of the policy to ``out_dir`` if given); ``sft_model`` is left unchanged."""
@@ -149,7 +156,9 @@ def dpo_stage(sft_model: GPT, tokenizer: WordTokenizer, beta: float = 0.1,
     policy = copy.deepcopy(sft_model)
     objective = DPOObjective(policy, tokenizer, beta)
     data = DPOData({"train": pairs["train"], "val": pairs["seen"]}, sft_model, tokenizer)
-    trainer = Trainer(objective, data, config, out_dir=out_dir, quiet=quiet)
+    trainer = Trainer(objective, data, config, out_dir=out_dir, quiet=quiet,
+                      extra_metrics=lambda o: {"margin": o.batch_stats.margin,
+                                               "reward_accuracy": o.batch_stats.accuracy})
     metrics = trainer.run()                                  # the DPO loss
     metrics.update(family="gpt", beta=float(beta),
                    pairs={split: len(p.tasks) for split, p in pairs.items()},

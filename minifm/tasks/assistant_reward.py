@@ -131,15 +131,18 @@ def judged_pairs(sft_model: GPT, tokenizer: WordTokenizer, seed: int, *,
 
 def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig = REWARD_DEFAULTS,
                  *, n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
-                 eval_per_task: int = EVAL_PER_TASK, out_dir: str | os.PathLike | None = None, quiet: bool = False
+                 eval_per_task: int = EVAL_PER_TASK,
+                 pairs: dict[str, PreferencePairs] | None = None,
+                 out_dir: str | os.PathLike | None = None, quiet: bool = False
                  ) -> tuple[RewardModel, dict[str, Any]]:
     """The whole stage: pairs sampled from ``sft_model`` on ``n_per_task`` of its training
     prompts per task (to train on), on the "seen" evaluation prompts (validation) and on the
-    "heldout" ones (the measure), a reward model from its weights trained on them, and its pair
-    accuracy on each. Returns the model and the trainer's metrics with ``"pairs"`` (counts) and
+    "heldout" ones (the measure) (``judged_pairs``, unless given, as DPO takes them), a reward
+    model from its weights trained on them, and its pair accuracy on each. Returns the model and the trainer's metrics with ``"pairs"`` (counts) and
     ``"pair_accuracy"`` ({split: {task: share}}) added."""
-    pairs = judged_pairs(sft_model, tokenizer, config.seed, n_per_task=n_per_task, k=k,
-                         eval_per_task=eval_per_task)
+    if pairs is None:
+        pairs = judged_pairs(sft_model, tokenizer, config.seed, n_per_task=n_per_task, k=k,
+                             eval_per_task=eval_per_task)
     model = new_reward_model(sft_model, tokenizer, config.seed)
     trainer = Trainer(model, PairData(pairs["train"], pairs["seen"], tokenizer.pad_id), config,
                       out_dir=out_dir, tokenizer=tokenizer, family="reward", quiet=quiet)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from minifm.tour import bert, clip, dalle, gpt
+from minifm.tour import assistant, bert, clip, dalle, gpt
 from minifm.training.trainer import HEARTBEAT_SECONDS, format_seconds
 
 
@@ -42,6 +42,8 @@ STOPS: list[Stop] = [
     Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 19),
     Stop("dalle", "Text to image: DALL-E's image tokens and DALL-E 2's diffusion, side by side",
          dalle.stop, 58),
+    Stop("assistant", "Assistant: a GPT learns to answer requests (pre-training, then SFT)",
+         assistant.stop, 40),
 ]
 
 

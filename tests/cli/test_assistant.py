@@ -42,6 +42,7 @@ def test_sft_trains_and_stores_the_judged_table(base, tmp_path, scratch, capsys)
                                       for split in ("seen", "heldout")}
     assert metrics["judged"][f"{after} heldout"]["overall"]["n"] == 10
     assert f"{after} heldout" in printed and "false refusal" in printed
+    assert (out / "judged.png").read_bytes().startswith(b"\x89PNG") and "judged.png" in printed
 
 
 def test_sft_refuses_a_run_of_another_world(tmp_path, capsys):
@@ -75,3 +76,4 @@ def test_reward_trains_on_the_judged_pairs_of_an_sft_run(base, tmp_path):
     assert set(metrics["pair_accuracy"]) == {"train", "seen", "heldout"}
     assert all(n > 0 for n in metrics["pairs"].values())
     assert load_checkpoint(out, family="reward").step == 6
+    assert (out / "pair_accuracy.png").read_bytes().startswith(b"\x89PNG")

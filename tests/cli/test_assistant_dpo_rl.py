@@ -38,6 +38,9 @@ def test_dpo_sweeps_beta_into_one_folder_each(runs, tmp_path):
             assert metrics[split]["kl_per_token"] >= 0
             assert metrics[split]["judged"]["overall"]["n"] == 25
         assert load_checkpoint(out / f"beta-{beta}", family="gpt").step == 6
+        for name in ("judged.png", "dpo.png", "win_rates.png"):
+            assert (out / f"beta-{beta}" / name).read_bytes().startswith(b"\x89PNG")
+        assert all("margin" in row for row in metrics["history"])
 
 
 def test_dpo_refuses_a_run_whose_samples_make_no_pair(runs, tmp_path, capsys):
@@ -60,6 +63,9 @@ def test_rl_trains_against_the_reward_model_or_the_judges(runs, tmp_path, reward
     assert metrics["kl_coefficient"] == 0.05 and metrics["history"][-1]["step"] == 3
     assert "KL per token" in printed and "the judges prefer it to SFT" in printed
     assert load_checkpoint(out, family="gpt").step == 3
+    for name in ("judged.png", "rl.png", "win_rates.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    assert "rl.png" in printed
 
 
 def test_rl_refuses_a_reward_run_that_is_not_a_reward_model(runs, tmp_path, capsys):
