@@ -33,17 +33,16 @@ class Stop:
     seconds: float                                # what it took, measured (wall seconds)
 
 
-# Seconds per stop, measured with `python benchmarks/time_tour.py --threads 1` on the 2-core
-# machine of the lessons while other work loaded it: CPU seconds, about the wall time on an idle
-# machine.
+# Wall seconds per stop of `python benchmarks/time_tour.py --one-process` (two BLAS threads) on the
+# idle 2-core machine of the lessons (benchmarks/out/tour.json): 1 min 50 s in all.
 STOPS: list[Stop] = [
     Stop("gpt", "GPT: a language model learns a toy grammar", gpt.stop, 8),
-    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 25),
-    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 19),
+    Stop("bert", "BERT: fill in the blank, then transfer to a new task", bert.stop, 22),
+    Stop("clip", "CLIP: images and captions meet in one space", clip.stop, 16),
     Stop("dalle", "Text to image: DALL-E's image tokens and DALL-E 2's diffusion, side by side",
-         dalle.stop, 58),
+         dalle.stop, 40),
     Stop("assistant", "Assistant: a GPT learns to answer requests (pre-training, then SFT)",
-         assistant.stop, 40),
+         assistant.stop, 23),
 ]
 
 
