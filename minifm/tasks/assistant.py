@@ -34,7 +34,6 @@ import numpy as np
 from minifm.data.assistant import (SPLITS, TASKS, ChatData, Example, TaskScore, aggregate,
                                    answer_of, examples, parse_prompt, render_prompt,
                                    world_tokenizer)
-from minifm.data.assistant import qa
 from minifm.data.assistant.chat import marker_ids
 from minifm.data.text import TokenData
 from minifm.functional.sequence_logprob import response_targets
@@ -48,7 +47,6 @@ WORLD_SEED = 0                   # the world's data are the same whatever the ru
 CONTEXT_LENGTH = 48              # the longest conversation has 47 tokens; a GPT reads L - 1
 MAX_ANSWER_TOKENS = 16           # the longest reference answer has 11 tokens with <|end|>
 PRETRAIN_PER_TASK = 1000         # training examples per task whose words make the text
-PRETRAIN_HELD_OUT_PER_TASK = 250  # held-out examples per task in it (held out of fine-tuning)
 SFT_PER_TASK = 1000              # fine-tuning conversations per task
 VAL_PER_TASK = 40                # conversations per task for the trainer's validation loss
 EVAL_PER_TASK = 100              # judged prompts per task and split
@@ -98,26 +96,13 @@ def load_run(path: str | os.PathLike) -> tuple[GPT, WordTokenizer]:
 
 
 # ---- pre-training -------------------------------------------------------------------------------
-def pretrain_text(n_per_task: int = PRETRAIN_PER_TASK, seed: int = WORLD_SEED,
-                  n_held_out_per_task: int = PRETRAIN_HELD_OUT_PER_TASK) -> list[str]:
+def pretrain_text(n_per_task: int = PRETRAIN_PER_TASK, seed: int = WORLD_SEED) -> list[str]:
     """The pre-training lines: each message and each reference answer of ``n_per_task``
-    training examples and ``n_held_out_per_task`` held-out ones per task, and a QA passage
-    (``qa.passage``) of each QA example, shuffled; no judged prompt (see the module docstring)."""
+    training examples per task, shuffled (see the module docstring)."""
     drawn = examples("train", n_per_task, stream(seed, "assistant_pretrain_text"))
-    if n_held_out_per_task:
-        drawn += examples("heldout", n_held_out_per_task,
-                          stream(seed, "assistant_pretrain_held_out"))
-    judged = {e.message for split in SPLITS[1:] for e in evaluation_examples(split, seed=seed)}
-    lines = [text for e in drawn if e.message not in judged for text in pretrain_lines(e)]
+    lines = [text for e in drawn for text in (e.message, e.response)]
     order = stream(seed, "assistant_pretrain_order").permutation(len(lines))
     return [lines[i] for i in order]
-
-
-def pretrain_lines(example: Example) -> list[str]:
-    """An example's pre-training lines: its message and its answer, each alone (no answer
-    follows its request), and for a QA example also its passage."""
-    passage = [qa.passage(example)] if example.task == qa.TASK else []
-    return [example.message, example.response] + passage
 
 
 def pretrain_data(tokenizer: WordTokenizer, lines: Sequence[str],

@@ -9,7 +9,8 @@ Lesson: "From GPT to assistant" (issue 12). Dimension letters: N pairs, B batch,
     pair_accuracy(reward_model, pairs)                   # share with r(chosen) > r(rejected)
 
 Pairs: for each prompt, ``k`` answers sampled at ``SAMPLE_TEMPERATURE`` from the SFT model
-(each a row ``prompt + response``, ``<|end|>`` included when it came) and two judged variants of
+(each a row ``prompt + response``, ``<|end|>`` included when it came) and, with ``variants`` (off
+by default; not yet measured at full size), two judged variants of
 the first sample, built from the SFT model's own words: the first sample *rambling* on (its
 answer followed by the request's first sentence) and a *swapped* answer (the first sample for
 the next prompt of the same task: fluent, in the task's form, and most often wrong for this
@@ -97,7 +98,7 @@ def candidates(tokenizer: WordTokenizer, prompts: Sequence[Example], rows: list[
 
 def preference_data(model: GPT, tokenizer: WordTokenizer, prompts: Sequence[Example], k: int,
                     rng: np.random.Generator, temperature: float = SAMPLE_TEMPERATURE,
-                    variants: bool = True) -> PreferencePairs:
+                    variants: bool = False) -> PreferencePairs:
     """The judged preference pairs of ``k`` answers sampled at ``temperature`` to each of
     ``prompts`` and (with ``variants``) the rambling and swapped variants of the first one (see
     the module docstring). An empty result (no prompt with two answers the judges can tell

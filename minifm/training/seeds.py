@@ -39,7 +39,6 @@ STREAMS: dict[str, int] = {
     "diffusion_pool": 62,    # the captioned images (and CLIP embeddings) DALL-E 2 trains on
     "assistant_rl_prompts": 70,      # the training prompts of each RL step
     "assistant_rl_samples": 71,      # the policy's sampled answers to them
-    "assistant_pretrain_held_out": 90,   # the held-out examples in the assistant pre-training text
 }
 
 

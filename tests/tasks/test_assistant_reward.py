@@ -74,7 +74,8 @@ def test_variants_make_pairs_where_a_confident_model_samples_one_answer():
     with pytest.raises(ValueError, match="no preference pairs"):
         preference_data(confident, TOK, PROMPTS, k=3, rng=np.random.default_rng(0),
                         variants=False)
-    pairs = preference_data(confident, TOK, PROMPTS, k=3, rng=np.random.default_rng(0))
+    pairs = preference_data(confident, TOK, PROMPTS, k=3, rng=np.random.default_rng(0),
+                            variants=True)
     by_message = {e.message: e for e in PROMPTS}
     references = {e.response for e in PROMPTS}
     kinds = set()

@@ -67,16 +67,6 @@ def generate(rng: np.random.Generator) -> Example:
                    held_out=held_out_parts(facts))
 
 
-def passage(example: Example) -> str:
-    """A reading-comprehension passage for the pre-training text: the context, the question and
-    its answer as one sentence, ``"... who has the kite ? tom ."`` (no chat markers). Such
-    pages are part of real pre-training text; in fine-tuning the answer comes after
-    ``<|assistant|>`` and ends with ``<|end|>`` instead."""
-    if example.task != TASK:
-        raise ValueError(f"a passage is made of a {TASK} example, got a {example.task} one")
-    return f"{example.message} {example.response} ."
-
-
 def grade_exact(answer: str, gold: str) -> tuple[bool, float, dict]:
     """(correct, score, details) of an answer that must equal ``gold`` word for word."""
     got, want = split_words(answer), split_words(gold)
