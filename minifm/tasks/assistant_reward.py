@@ -166,21 +166,24 @@ def pair_accuracy(model: RewardModel, pairs: PreferencePairs) -> dict[str, float
 
 def judged_pairs(sft_model: GPT, tokenizer: WordTokenizer, seed: int, *,
                  n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
-                 eval_per_task: int = EVAL_PER_TASK) -> dict[str, PreferencePairs]:
+                 eval_per_task: int = EVAL_PER_TASK, variants: bool = False
+                 ) -> dict[str, PreferencePairs]:
     """The stage's pairs, sampled from ``sft_model`` with run seed ``seed``: on ``n_per_task``
     of its training prompts per task ("train"), on the "seen" and on the "heldout" evaluation
-    prompts. The reward model and DPO (``tasks.assistant_dpo``) learn from the same pairs."""
+    prompts (with ``variants``, the judged variants too: see ``preference_data``). The reward
+    model and DPO (``tasks.assistant_dpo``) learn from the same pairs."""
     rng = stream(seed, "assistant_reward_samples")
     prompts = {"train": examples("train", n_per_task, stream(WORLD_SEED, "assistant_examples")),
                "seen": evaluation_examples("seen", eval_per_task),
                "heldout": evaluation_examples("heldout", eval_per_task)}
-    return {split: preference_data(sft_model, tokenizer, chosen, k, rng)
+    return {split: preference_data(sft_model, tokenizer, chosen, k, rng, variants=variants)
             for split, chosen in prompts.items()}
 
 
 def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig = REWARD_DEFAULTS,
                  *, n_per_task: int = REWARD_PROMPTS_PER_TASK, k: int = SAMPLES_PER_PROMPT,
-                 eval_per_task: int = EVAL_PER_TASK, out_dir: str | os.PathLike | None = None, quiet: bool = False
+                 eval_per_task: int = EVAL_PER_TASK, variants: bool = False,
+                 out_dir: str | os.PathLike | None = None, quiet: bool = False
                  ) -> tuple[RewardModel, dict[str, Any]]:
     """The whole stage: pairs sampled from ``sft_model`` on ``n_per_task`` of its training
     prompts per task (to train on), on the "seen" evaluation prompts (validation) and on the
@@ -188,7 +191,7 @@ def reward_stage(sft_model: GPT, tokenizer: WordTokenizer, config: TrainConfig =
     accuracy on each. Returns the model and the trainer's metrics with ``"pairs"`` (counts) and
     ``"pair_accuracy"`` ({split: {task: share}}) added."""
     pairs = judged_pairs(sft_model, tokenizer, config.seed, n_per_task=n_per_task, k=k,
-                         eval_per_task=eval_per_task)
+                         eval_per_task=eval_per_task, variants=variants)
     model = new_reward_model(sft_model, tokenizer, config.seed)
     trainer = Trainer(model, PairData(pairs["train"], pairs["seen"], tokenizer.pad_id), config,
                       out_dir=out_dir, tokenizer=tokenizer, family="reward", quiet=quiet)
