@@ -10,7 +10,7 @@ Lesson: "From GPT to assistant" (issue 12). Dimension letters: N pairs, B batch,
 
 Pairs: for each prompt, ``k`` answers sampled at ``SAMPLE_TEMPERATURE`` from the SFT model
 (each a row ``prompt + response``, ``<|end|>`` included when it came) and, with ``variants`` (off
-by default; not yet measured at full size), two judged variants of
+by default; measured at 200 prompts per task only: lesson 15), two judged variants of
 the first sample, built from the SFT model's own words: the first sample *rambling* on (its
 answer followed by the request's first sentence) and a *swapped* answer (the first sample for
 the next prompt of the same task: fluent, in the task's form, and most often wrong for this
