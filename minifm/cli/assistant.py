@@ -127,13 +127,16 @@ def sft(args: argparse.Namespace) -> int:
 # ---- minifm reward ------------------------------------------------------------------------------
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
     """How the judged preference pairs are sampled (``reward`` and ``dpo``): the SFT run RUN, the
-    prompts per task and the answers sampled per prompt."""
+    prompts per task, the answers sampled per prompt and whether judged variants join them."""
     parser.add_argument("base", metavar="RUN", help="the SFT model: a folder from `sft`")
     parser.add_argument("--prompts-per-task", type=integer(1), default=REWARD_PROMPTS_PER_TASK,
                         help=f"SFT training prompts per task to sample answers for (default "
                              f"{REWARD_PROMPTS_PER_TASK})")
     parser.add_argument("--samples", type=integer(1), default=SAMPLES_PER_PROMPT,
                         help=f"answers sampled per prompt (default {SAMPLES_PER_PROMPT})")
+    parser.add_argument("--variants", action="store_true",
+                        help="also judge a rambling and a swapped variant of each prompt's first "
+                             "answer (see tasks.assistant_reward)")
 
 
 def add_reward_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +155,8 @@ def reward(args: argparse.Namespace) -> int:
     out = output_dir(args, "out/assistant-reward")
     _, metrics = reward_stage(model, tokenizer, train_config_from_args(args, REWARD_DEFAULTS),
                               n_per_task=args.prompts_per_task, k=args.samples,
-                              eval_per_task=args.eval_per_task, out_dir=out, quiet=args.quiet)
+                              eval_per_task=args.eval_per_task, variants=args.variants,
+                              out_dir=out, quiet=args.quiet)
     if metrics["stopped_early"]:
         return 1
     plots = save_plots(out, pair_accuracy=metrics["pair_accuracy"])

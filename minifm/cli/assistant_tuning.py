@@ -91,7 +91,7 @@ def dpo(args: argparse.Namespace) -> int:
     model, tokenizer = load_run(args.base)
     config = train_config_from_args(args, DPO_DEFAULTS)
     pairs = judged_pairs(model, tokenizer, config.seed, n_per_task=args.prompts_per_task,
-                         k=args.samples, eval_per_task=args.eval_per_task)
+                         k=args.samples, eval_per_task=args.eval_per_task, variants=args.variants)
     by_beta = {}
     for beta in args.beta:
         run_dir = out / f"beta-{beta:g}" if len(args.beta) > 1 else out

@@ -77,3 +77,9 @@ def test_reward_trains_on_the_judged_pairs_of_an_sft_run(base, tmp_path):
     assert all(n > 0 for n in metrics["pairs"].values())
     assert load_checkpoint(out, family="reward").step == 6
     assert (out / "pair_accuracy.png").read_bytes().startswith(b"\x89PNG")
+    # --variants: the same samples (same seed) and the judged variants, so at least as many pairs
+    assert main(["reward", str(sft_run), "--out", str(tmp_path / "variants"), "--variants",
+                 "--prompts-per-task", "10", "--eval-per-task", "5"] + SHORT) == 0
+    more = json.loads((tmp_path / "variants" / "metrics.json").read_text())["pairs"]
+    assert all(more[split] >= n for split, n in metrics["pairs"].items())
+    assert sum(more.values()) > sum(metrics["pairs"].values()), (more, metrics["pairs"])

@@ -43,6 +43,17 @@ def test_dpo_sweeps_beta_into_one_folder_each(runs, tmp_path):
         assert all("margin" in row for row in metrics["history"])
 
 
+def test_dpo_variants_add_judged_pairs_to_the_same_samples(runs, tmp_path):
+    # the fixture's reward run sampled with the same seed (1337) and no variants
+    plain = json.loads((runs["reward"] / "metrics.json").read_text())["pairs"]
+    out = tmp_path / "dpo"
+    assert main(["dpo", str(runs["sft"]), "--variants", "--out", str(out),
+                 "--prompts-per-task", "10", "--eval-per-task", "5", "--quiet"] + SHORT) == 0
+    more = json.loads((out / "metrics.json").read_text())["pairs"]
+    assert all(more[split] >= n for split, n in plain.items())
+    assert sum(more.values()) > sum(plain.values()), (more, plain)
+
+
 def test_dpo_refuses_a_run_whose_samples_make_no_pair(runs, tmp_path, capsys):
     assert main(["dpo", str(runs["base"]), "--out", str(tmp_path / "dpo"),
                  "--prompts-per-task", "3", "--eval-per-task", "3"] + SHORT) == 2
