@@ -70,7 +70,8 @@ def test_types_parse_and_bound():
     (["finetune"], ["(default: 200)", "--task {agreement}"]),
     (["sample"], ["--temperature X", "(default: 1.0)", "--max-new-tokens N", "(default: 200)",
                   "seed of the sampling generator (default: 0)"]),
-    (["tour"], ["--out DIR", "(default: tour_out)", "smoke test"]),
+    (["tour"], ["--out DIR", "(default: tour_out)", "--only FAMILY",
+                "one of gpt, bert, clip, dalle, assistant"]),
 ])
 def test_help_shows_defaults_and_n_x_metavars(argv, expected, capsys):
     assert main(argv + ["--help"]) == 0
