@@ -20,7 +20,7 @@ def tour(tmp_path_factory):
     (root / "clip").mkdir()
     clip_stop(root / "clip")
     (root / "dalle").mkdir()
-    return root, stop(root / "dalle", False)
+    return root, stop(root / "dalle")
 
 
 def test_the_token_model_learns_to_draw_seen_pairs(tour):
