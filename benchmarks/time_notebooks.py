@@ -19,7 +19,6 @@ A notebook that fails is reported with its error and the script exits with statu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform

@@ -145,9 +145,9 @@ def dpo_stage(sft_model: GPT, tokenizer: WordTokenizer, beta: float = 0.1,
     """The whole stage: the judged pairs (``judged_pairs``, unless given), a policy copied from
     ``sft_model`` trained with DPO against ``sft_model`` itself as the frozen reference
     (validated on the "seen" pairs; each history row adds the implicit-reward ``margin`` and
-    ``reward_accuracy`` of its training batch, ``dpo_stats``), then measured: implicit-reward accuracy on each split's
-    pairs, and ``judged_against_reference`` (judged scores, the judges' preference over the SFT
-    answers, KL per token). Returns the policy and the metrics (written with a ``gpt``
+    ``reward_accuracy`` of its training batch, ``dpo_stats``), then measured: implicit-reward
+    accuracy on each split's pairs, and ``judged_against_reference`` (judged scores, the judges'
+    preference over the SFT answers, KL per token). Returns the policy and the metrics (written with a ``gpt``
     checkpoint of the policy to ``out_dir`` if given); ``sft_model`` is left unchanged."""
     check_world(tokenizer, sft_model.config)
     if pairs is None:

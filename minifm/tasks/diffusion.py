@@ -242,7 +242,6 @@ def load_diffusion_run(path: str | Path) -> DiffusionRun:
     return DiffusionRun(decoder_ckpt.build_model(), prior_ckpt.build_model(), clip, captions)
 
 
-
 # ---- training a run -----------------------------------------------------------------------------
 def train_decoder_and_prior(decoder: Trainer, clip: CLIP, captions: ShapesCaptionData,
                             pools: dict[str, EmbeddingPool], *, prior: str = "diffusion",
@@ -275,6 +274,7 @@ def train_decoder_and_prior(decoder: Trainer, clip: CLIP, captions: ShapesCaptio
     if trainer.run()["stopped_early"]:
         return None, metrics
     return DiffusionRun(decoder.model, trainer.model, clip, captions), metrics
+
 
 # ---- caption -> prior -> decoder -> image --------------------------------------------------------
 def _unit(z: np.ndarray) -> np.ndarray:
